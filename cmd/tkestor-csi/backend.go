@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+
+	"github.com/tkestack/tkestor-csi/pkg/cfs"
+	"github.com/tkestack/tkestor-csi/pkg/common/server"
+	"github.com/tkestack/tkestor-csi/pkg/rbd"
+)
+
+// backend is what main needs of a driver.
+type backend interface {
+	Services() server.Services
+	Ready(ctx context.Context) error
+	Close()
+}
+
+func newBackend(opts *Options) (backend, error) {
+	if opts.Driver == driverCFS {
+		return cfs.NewDriver(cfs.Options{
+			DriverName:    opts.DriverName,
+			NodeID:        opts.NodeID,
+			Version:       version,
+			Mode:          opts.Mode,
+			StateDir:      opts.StateDir,
+			ClientPath:    opts.CFSClient,
+			TakeoverGrace: opts.TakeoverGrace,
+		})
+	}
+	return rbd.NewDriver(rbd.Options{
+		DriverName:    opts.DriverName,
+		NodeID:        opts.NodeID,
+		Version:       version,
+		Mode:          opts.Mode,
+		ClusterConfig: opts.ClusterConfig,
+		StateDir:      opts.StateDir,
+		TakeoverGrace: opts.TakeoverGrace,
+	})
+}

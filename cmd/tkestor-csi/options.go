@@ -1,0 +1,88 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/tkestack/tkestor-csi/pkg/common/server"
+)
+
+// Options are the command line of the plugin, parsed once and validated up
+// front; nothing else reads flags.
+type Options struct {
+	Driver         string
+	Mode           server.Mode
+	Endpoint       string
+	NodeID         string
+	DriverName     string
+	MetricsAddress string
+	LoggingFormat  string
+
+	// ClusterConfig is the ceph-csi style JSON list of clusters (rbd).
+	ClusterConfig string
+	// StateDir keeps node-side records (stage records, holder leases).
+	StateDir string
+	// CFSClient is the path of the ChubaoFS FUSE client binary.
+	CFSClient string
+	// TakeoverGrace is how long a dead holder of a single-node volume keeps
+	// it before another node may fence it and take over; 0 disables
+	// automatic takeover.
+	TakeoverGrace time.Duration
+	// RPCTimeout bounds every RPC that arrives without a shorter deadline.
+	RPCTimeout time.Duration
+}
+
+const (
+	driverRBD = "rbd"
+	driverCFS = "cfs"
+)
+
+func (o *Options) addFlags(fs *flag.FlagSet, mode *string) {
+	fs.StringVar(&o.Driver, "driver", "", "which driver to run: rbd or cfs")
+	fs.StringVar(mode, "mode", "", "which services to serve: controller, node or all")
+	fs.StringVar(&o.Endpoint, "endpoint", "unix:///csi/csi.sock", "CSI endpoint, unix:///path or tcp://host:port")
+	fs.StringVar(&o.NodeID, "nodeid", "", "this node's ID (required in node and all modes)")
+	fs.StringVar(&o.DriverName, "drivername", "", "CSI driver name (default rbd.csi.tkestor.io or cfs.csi.tkestor.io)")
+	fs.StringVar(&o.MetricsAddress, "metrics-address", "", "serve /metrics and /healthz on this address (off when empty)")
+	fs.StringVar(&o.LoggingFormat, "logging-format", "text", "log format: text or json")
+	fs.StringVar(&o.ClusterConfig, "cluster-config", "/etc/tkestor-csi/config.json", "rbd: JSON list of {clusterID, monitors}")
+	fs.StringVar(&o.StateDir, "state-dir", "/var/lib/tkestor-csi", "node: directory for stage records")
+	fs.StringVar(&o.CFSClient, "cfs-client", "/usr/bin/cfs-client", "cfs: path of the ChubaoFS FUSE client")
+	fs.DurationVar(&o.TakeoverGrace, "rwo-takeover-grace", 5*time.Minute,
+		"how long a dead holder keeps a single-node volume before another node fences it and takes over; 0 disables")
+	fs.DurationVar(&o.RPCTimeout, "rpc-timeout", 2*time.Minute, "upper bound for one RPC")
+}
+
+// Validate checks the options and fills defaults that depend on others.
+func (o *Options) Validate(mode string) error {
+	m, err := server.ParseMode(mode)
+	if err != nil {
+		return err
+	}
+	o.Mode = m
+	switch o.Driver {
+	case driverRBD, driverCFS:
+	case "":
+		return errors.New("--driver is required (rbd or cfs)")
+	default:
+		return fmt.Errorf("--driver must be rbd or cfs, got %q", o.Driver)
+	}
+	if o.DriverName == "" {
+		o.DriverName = o.Driver + ".csi.tkestor.io"
+	}
+	if o.Mode.Node() && o.NodeID == "" {
+		return errors.New("--nodeid is required in node and all modes")
+	}
+	if _, _, err := server.ParseEndpoint(o.Endpoint); err != nil {
+		return fmt.Errorf("--endpoint: %w", err)
+	}
+	if o.LoggingFormat != "text" && o.LoggingFormat != "json" {
+		return fmt.Errorf("--logging-format must be text or json, got %q", o.LoggingFormat)
+	}
+	if o.TakeoverGrace < 0 || o.RPCTimeout <= 0 {
+		return errors.New("--rwo-takeover-grace must be >= 0 and --rpc-timeout > 0")
+	}
+	return nil
+}

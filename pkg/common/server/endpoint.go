@@ -1,0 +1,43 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+)
+
+// ErrBadEndpoint reports an endpoint that is neither unix:// nor tcp://.
+var ErrBadEndpoint = errors.New("endpoint must be unix:///path or tcp://host:port")
+
+// ParseEndpoint splits "unix:///csi/csi.sock" or "tcp://127.0.0.1:10000" into
+// the network and address net.Listen takes.
+func ParseEndpoint(endpoint string) (network, address string, err error) {
+	scheme, rest, ok := strings.Cut(endpoint, "://")
+	if !ok || rest == "" {
+		return "", "", fmt.Errorf("%w: got %q", ErrBadEndpoint, endpoint)
+	}
+	switch strings.ToLower(scheme) {
+	case "unix":
+		return "unix", rest, nil
+	case "tcp":
+		return "tcp", rest, nil
+	}
+	return "", "", fmt.Errorf("%w: got %q", ErrBadEndpoint, endpoint)
+}
+
+// Listen opens the endpoint. A socket file left by a previous process is
+// removed first: a crashed plugin must be able to start again on its path.
+func Listen(endpoint string) (net.Listener, error) {
+	network, address, err := ParseEndpoint(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	if network == "unix" {
+		if err := os.Remove(address); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("remove stale socket %q: %w", address, err)
+		}
+	}
+	return net.Listen(network, address)
+}
