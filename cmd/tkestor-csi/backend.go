@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/tkestack/tkestor-csi/pkg/cfs"
+	"github.com/tkestack/tkestor-csi/pkg/common/metrics"
 	"github.com/tkestack/tkestor-csi/pkg/common/server"
 	"github.com/tkestack/tkestor-csi/pkg/rbd"
 )
@@ -15,7 +16,7 @@ type backend interface {
 	Close()
 }
 
-func newBackend(opts *Options) (backend, error) {
+func newBackend(opts *Options, rec *metrics.Recorder) (backend, error) {
 	if opts.Driver == driverCFS {
 		return cfs.NewDriver(cfs.Options{
 			DriverName:    opts.DriverName,
@@ -25,6 +26,7 @@ func newBackend(opts *Options) (backend, error) {
 			StateDir:      opts.StateDir,
 			ClientPath:    opts.CFSClient,
 			TakeoverGrace: opts.TakeoverGrace,
+			Metrics:       rec,
 		})
 	}
 	return rbd.NewDriver(rbd.Options{
@@ -35,5 +37,6 @@ func newBackend(opts *Options) (backend, error) {
 		ClusterConfig: opts.ClusterConfig,
 		StateDir:      opts.StateDir,
 		TakeoverGrace: opts.TakeoverGrace,
+		Metrics:       rec,
 	})
 }

@@ -13,6 +13,7 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/tkestack/tkestor-csi/pkg/common/metrics"
 	"github.com/tkestack/tkestor-csi/pkg/common/server"
 )
 
@@ -65,24 +66,29 @@ func parseOptions(args []string) (*Options, error) {
 func serve(ctx context.Context, opts *Options) error {
 	klog.InfoS("Starting", "driver", opts.Driver, "driverName", opts.DriverName,
 		"mode", opts.Mode, "nodeID", opts.NodeID, "version", version)
-	backend, err := newBackend(opts)
-	if err != nil {
-		return err
-	}
-	defer backend.Close()
-
 	srvOpts := server.Options{
 		Endpoint:    opts.Endpoint,
 		RPCTimeout:  opts.RPCTimeout,
 		StopTimeout: 30 * time.Second,
 	}
+	var rec *metrics.Recorder
 	if opts.MetricsAddress != "" {
-		stopMetrics, interceptor, err := startMetrics(opts.MetricsAddress, backend.Ready)
+		rec = metrics.NewRecorder(opts.Driver)
+		srvOpts.Interceptors = append(srvOpts.Interceptors, rec.Interceptor())
+	}
+
+	backend, err := newBackend(opts, rec)
+	if err != nil {
+		return err
+	}
+	defer backend.Close()
+
+	if rec != nil {
+		stopMetrics, err := rec.Serve(opts.MetricsAddress, backend.Ready)
 		if err != nil {
 			return err
 		}
 		defer stopMetrics()
-		srvOpts.Interceptors = append(srvOpts.Interceptors, interceptor)
 	}
 	return server.New(srvOpts, backend.Services()).Run(ctx)
 }

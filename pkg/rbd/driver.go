@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tkestack/tkestor-csi/pkg/common/identity"
+	"github.com/tkestack/tkestor-csi/pkg/common/metrics"
 	"github.com/tkestack/tkestor-csi/pkg/common/server"
 )
 
@@ -27,6 +28,8 @@ type Options struct {
 	// TakeoverGrace: how long a dead holder keeps an RWO image before it
 	// may be fenced and taken over; 0 disables automatic takeover.
 	TakeoverGrace time.Duration
+	// Metrics records backend call latency; nil records nothing.
+	Metrics *metrics.Recorder
 }
 
 // Driver holds the services of one RBD plugin process.
