@@ -30,13 +30,14 @@ func newBackend(opts *Options, rec *metrics.Recorder) (backend, error) {
 		})
 	}
 	return rbd.NewDriver(rbd.Options{
-		DriverName:    opts.DriverName,
-		NodeID:        opts.NodeID,
-		Version:       version,
-		Mode:          opts.Mode,
-		ClusterConfig: opts.ClusterConfig,
-		StateDir:      opts.StateDir,
-		TakeoverGrace: opts.TakeoverGrace,
-		Metrics:       rec,
+		DriverName:          opts.DriverName,
+		NodeID:              opts.NodeID,
+		Version:             version,
+		Mode:                opts.Mode,
+		ClusterConfig:       opts.ClusterConfig,
+		ControllerSecretDir: opts.ControllerSecretDir,
+		StateDir:            opts.StateDir,
+		TakeoverGrace:       opts.TakeoverGrace,
+		Metrics:             rec,
 	})
 }

@@ -22,6 +22,9 @@ type Options struct {
 
 	// ClusterConfig is the ceph-csi style JSON list of clusters (rbd).
 	ClusterConfig string
+	// ControllerSecretDir holds userID/userKey files for the rbd controller
+	// calls that carry no secrets (ListVolumes, GetCapacity).
+	ControllerSecretDir string
 	// StateDir keeps node-side records (stage records, holder leases).
 	StateDir string
 	// CFSClient is the path of the ChubaoFS FUSE client binary.
@@ -48,6 +51,8 @@ func (o *Options) addFlags(fs *flag.FlagSet, mode *string) {
 	fs.StringVar(&o.MetricsAddress, "metrics-address", "", "serve /metrics and /healthz on this address (off when empty)")
 	fs.StringVar(&o.LoggingFormat, "logging-format", "text", "log format: text or json")
 	fs.StringVar(&o.ClusterConfig, "cluster-config", "/etc/tkestor-csi/config.json", "rbd: JSON list of {clusterID, monitors}")
+	fs.StringVar(&o.ControllerSecretDir, "controller-secret-dir", "",
+		"rbd: directory with userID and userKey files (a mounted Secret) for ListVolumes and GetCapacity")
 	fs.StringVar(&o.StateDir, "state-dir", "/var/lib/tkestor-csi", "node: directory for stage records")
 	fs.StringVar(&o.CFSClient, "cfs-client", "/usr/bin/cfs-client", "cfs: path of the ChubaoFS FUSE client")
 	fs.DurationVar(&o.TakeoverGrace, "rwo-takeover-grace", 5*time.Minute,
