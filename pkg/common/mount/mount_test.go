@@ -69,8 +69,8 @@ func TestFormatAndMount(t *testing.T) {
 			wantErr: ErrUnformattedReadOnly},
 		{name: "unsupported type", opts: FormatOptions{FsType: "btrfs"}, wantErr: ErrUnsupportedFsType},
 		{name: "mkfs failure does not mount", opts: FormatOptions{},
-			steps:    []exectest.Step{blank, {Cmd: "mkfs.ext4", Exit: 1, Out: "boom"}},
-			wantErr:  errAny, wantMkfs: "mkfs.ext4"},
+			steps:   []exectest.Step{blank, {Cmd: "mkfs.ext4", Exit: 1, Out: "boom"}},
+			wantErr: errAny, wantMkfs: "mkfs.ext4"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
