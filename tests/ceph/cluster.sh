@@ -4,7 +4,7 @@
 #   cluster.sh install   apt packages only (apt-get update once, only if something is missing)
 #   cluster.sh start     create and start the cluster; does nothing if it already runs and is healthy
 #   cluster.sh stop      stop the daemons by their pid files and remove the cluster directory
-#   cluster.sh status    ceph -s
+#   cluster.sh status    which daemons run, then ceph -s
 #   cluster.sh env       export lines for the Makefile/tests: eval "$(tests/ceph/cluster.sh env)"
 #
 # One mon "a", one mgr "x", one memstore OSD, cephx on, pool size 1. Everything (conf, keyrings,
@@ -39,9 +39,10 @@ quiet() {
 }
 
 cmd_install() {
-	local missing=() p
+	local installed p missing=()
+	installed=$(dpkg-query -W -f='${db:Status-Status} ${Package}\n' "${PACKAGES[@]}" 2>/dev/null || true)
 	for p in "${PACKAGES[@]}"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+		grep -qx "installed $p" <<<"$installed" || missing+=("$p")
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
 	log "installing ${missing[*]}"
@@ -65,30 +66,42 @@ EOF
 }
 
 pid_of() { cat "$DIR/run/$1.pid" 2>/dev/null || true; }
-# alive D: D's pid file names a live process that is still that ceph daemon (not a reused pid).
+# alive D: D's pid file names a running process that is still that ceph daemon (not a reused pid,
+# not a zombie: a killed daemon is reparented to init, which may reap it late).
 alive() {
-	local p
+	local p stat
 	p=$(pid_of "$1")
-	[ -n "$p" ] && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "ceph-${1%%.*}" ]
+	[ -n "$p" ] && stat=$(cat "/proc/$p/stat" 2>/dev/null) || return 1
+	[[ $stat == "$p (ceph-${1%%.*}) "[^Z]* ]]
 }
 
 # Stop only the processes named in our own pid files: other clusters (other dirs) keep running.
+# SIGKILL: all state is discarded anyway, so there is nothing to shut down cleanly (and SIGTERM
+# made stop take seconds).
 cmd_stop() {
-	local d p pids=() left
+	local d left
 	for d in "${DAEMONS[@]}"; do
-		alive "$d" && p=$(pid_of "$d") && kill -TERM "$p" && pids+=("$p")
+		if alive "$d"; then kill -KILL "$(pid_of "$d")"; fi
 	done
-	for _ in $(seq 50); do # up to 5 s for a clean exit, then kill
+	for _ in $(seq 50); do # wait (up to 5 s) until they are gone and their ports are free
 		left=0
-		for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && left=1; done
+		for d in "${DAEMONS[@]}"; do if alive "$d"; then left=1; fi; done
 		[ $left = 0 ] && break
 		sleep 0.1
 	done
-	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-	rm -rf "$DIR"
+	# Remove only a directory this script made (TKESTOR_CEPH_DIR might be mistyped as "/" or $HOME).
+	if [ -e "$DIR" ]; then
+		[ -f "$DIR/.tkestor-ceph" ] || die "$DIR was not made by this script; not removing it"
+		rm -rf "$DIR"
+	fi
 }
 
-cmd_status() { ceph_ -s; }
+cmd_status() {
+	[ -f "$CONF" ] || die "no cluster in $DIR"
+	local d
+	for d in "${DAEMONS[@]}"; do alive "$d" || log "$d is not running"; done
+	ceph_ -s
+}
 
 # health prints what is still missing (empty when the OSD is up+in and all PGs active+clean).
 health() {
@@ -97,13 +110,13 @@ import json, sys
 s = json.load(sys.stdin)
 o, p = s["osdmap"], s["pgmap"]
 states = {x["state_name"]: x["count"] for x in p.get("pgs_by_state", [])}
-missing = []
+missing = [] if s.get("mgrmap", {}).get("available") else ["mgr"]
 if o.get("num_up_osds") != 1 or o.get("num_in_osds") != 1:
     missing.append("osd up+in (%s up, %s in)" % (o.get("num_up_osds"), o.get("num_in_osds")))
 if not p.get("num_pgs") or states.get("active+clean") != p["num_pgs"]:
     missing.append("pgs active+clean (%s)" % (states or "no pg stats yet: mgr"))
 print(", ".join(missing))
-' || echo "monitor"
+' 2>/dev/null || echo "monitor"
 }
 
 wait_healthy() {
@@ -125,7 +138,9 @@ write_conf() {
 fsid = $(uuidgen)
 mon host = $MON
 mon initial members = a
+# Bind everything to ADDR: without "cluster addr" the OSD's heartbeat sockets listen on 0.0.0.0.
 public addr = $ADDR
+cluster addr = $ADDR
 ms bind ipv6 = false
 auth cluster required = cephx
 auth service required = cephx
@@ -147,6 +162,11 @@ mon warn on pool no redundancy = false
 mon warn on msgr2 not enabled = false
 mon warn on insecure global id reclaim allowed = false
 mon warn on insecure global id reclaim = false
+# Speed: the monitor batches map changes for 1 s by default; every pool create, the OSD's boot
+# (crush location, device class) and PG creation wait for such a commit. Stats every second.
+paxos propose interval = 0.05
+mgr stats period = 1
+mon mgr digest period = 1
 osd objectstore = memstore
 memstore device bytes = $MEMSTORE_BYTES
 osd max object name len = 256
@@ -158,8 +178,6 @@ keyring = $DIR/\$name/keyring
 admin socket = $DIR/run/\$name.asok
 pid file = $DIR/run/\$name.pid
 [mgr]
-# No device_health_metrics pool: its PG alone took ~7 s to peer, and memstore has no devices.
-mgr/devicehealth/enable_monitoring = false
 mgr data = $DIR/\$name
 keyring = $DIR/\$name/keyring
 admin socket = $DIR/run/\$name.asok
@@ -175,7 +193,7 @@ pid file = $DIR/run/\$name.pid
 keyring = $DIR/keyring
 admin socket = $DIR/run/\$name.\$pid.asok
 [client.csi]
-# "--id csi" (or CEPH_ARGS=--id=csi) picks the CSI user's keyring automatically.
+# "--id csi" (or CEPH_ARGS="--id csi") picks the CSI user's keyring automatically.
 keyring = $DIR/csi.keyring
 EOF
 }
@@ -194,13 +212,15 @@ create() {
 	local t0
 	t0=$(date +%s%N)
 	mkdir -p "$DIR/run" "$DIR/log"
+	touch "$DIR/.tkestor-ceph" # marks the directory as ours for "stop"
 	write_conf
 	ceph-authtool "$DIR/mkfs.keyring" --create-keyring --gen-key -n mon. --cap mon "allow *" >/dev/null
 	keyring client.admin "$DIR/keyring" --cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' --cap mds 'allow *'
 	keyring mgr.x "$DIR/mgr.x/keyring" --cap mon 'allow profile mgr' --cap osd 'allow *' --cap mds 'allow *'
 	keyring osd.0 "$DIR/osd.0/keyring" --cap mon 'allow profile osd' --cap osd 'allow *' --cap mgr 'allow profile osd'
-	# "profile rbd" on the mon includes "osd blocklist add/rm", which the driver needs for fencing.
-	keyring client.csi "$DIR/csi.keyring" --cap mon 'profile rbd' --cap osd 'profile rbd' --cap mgr 'profile rbd'
+	# The driver fences dead clients: mon "profile rbd" allows "osd blocklist add" (and, beware,
+	# "osd blocklist range add" of a CIDR) but not "rm"; unfencing needs the extra grant.
+	keyring client.csi "$DIR/csi.keyring" --cap mon 'profile rbd, allow command "osd blocklist" with blocklistop=rm' --cap osd 'profile rbd' --cap mgr 'profile rbd'
 	printf %s "$(ceph-authtool "$DIR/csi.keyring" -p -n client.csi)" >"$DIR/csi.key" # no newline
 	chmod 0600 "$DIR/csi.key" "$DIR/csi.keyring" "$DIR/keyring"
 	printf '[{"clusterID":"%s","monitors":["%s"]}]\n' "$CLUSTER_ID" "$MON" >"$DIR/csi-config.json"
@@ -210,6 +230,10 @@ create() {
 	monmaptool -c "$CONF" --create --fsid "$fsid" --add a "$MON" "$DIR/monmap" >/dev/null
 	ceph-mon -c "$CONF" --mkfs -i a --monmap "$DIR/monmap" --keyring "$DIR/mkfs.keyring"
 	ceph-mon -c "$CONF" -i a
+	# No device_health_metrics pool (memstore has no devices; its PG alone cost seconds). A module
+	# option is read from the monitor's config store, not ceph.conf, so set it before the mgr starts
+	# (--force: without a mgr the monitor does not know the option yet).
+	ceph_ config set mgr mgr/devicehealth/enable_monitoring false --force
 	ceph-mgr -c "$CONF" -i x # early: it takes a few seconds to load its python modules
 
 	local uuid id
