@@ -77,15 +77,7 @@ func (e *env) master() string { return e.srv.Listener.Addr().String() }
 func (e *env) createVol(name string, capacityGB int) {
 	e.t.Helper()
 	q := url.Values{"name": {name}, "owner": {"csiuser"}, "capacity": {strconv.Itoa(capacityGB)}}
-	resp, err := e.srv.Client().Get(e.srv.URL + "/admin/createVol?" + q.Encode())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var env emulator.Envelope
-	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil || env.Code != 0 {
-		e.t.Fatalf("createVol %s: %+v %v", name, env, err)
-	}
+	e.api("/admin/createVol?" + q.Encode())
 }
 
 // config writes a client config for a mount named node and returns its path
@@ -234,10 +226,19 @@ func isZombie(pid int) bool {
 // deleteVol deletes a volume (csiuser's) through the API.
 func (e *env) deleteVol(name string) {
 	e.t.Helper()
-	q := url.Values{"name": {name}, "authKey": {emulator.AuthKey("csiuser")}}
-	resp, err := e.srv.Client().Get(e.srv.URL + "/vol/delete?" + q.Encode())
+	e.api("/vol/delete?name=" + name + "&authKey=" + emulator.AuthKey("csiuser"))
+}
+
+// api GETs pathQuery from the emulator and requires code 0.
+func (e *env) api(pathQuery string) {
+	e.t.Helper()
+	resp, err := e.srv.Client().Get(e.srv.URL + pathQuery)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
+	var env emulator.Envelope
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil || env.Code != 0 {
+		e.t.Fatalf("%s: %+v %v", pathQuery, env, err)
+	}
 }

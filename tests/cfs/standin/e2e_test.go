@@ -244,3 +244,42 @@ func statDeadMount(t *testing.T, mnt string) error {
 	}
 	return err
 }
+
+// TestClientFollowsMaster: like the real client, a mounted stand-in picks up
+// a new capacity at its statfs refresh, and exits (leaving a dead mount)
+// when its volume is deleted.
+func TestClientFollowsMaster(t *testing.T) {
+	e := newEnv(t, emulator.Options{})
+	e.createVol("pvc-w", 1)
+	cfg, mnt := e.config("w", "pvc-w", nil)
+	e.cleanupMount(mnt)
+	fast := []string{"CFS_STANDIN_CONF_INTERVAL=100ms", "CFS_STANDIN_STATFS_INTERVAL=100ms"}
+	if code, out := e.run(fast, "-c", cfg); code != 0 {
+		t.Fatalf("mount: exit %d %s", code, redactEnv(out))
+	}
+	pid := daemonPID(t, cfg)
+
+	e.api("/vol/expand?name=pvc-w&capacity=3&authKey=" + emulator.AuthKey("csiuser"))
+	waitUntil(t, func() bool {
+		var st syscall.Statfs_t
+		return syscall.Statfs(mnt, &st) == nil && st.Blocks*uint64(st.Bsize) == 3<<30
+	})
+
+	e.deleteVol("pvc-w")
+	waitGone(t, pid)
+	if err := statDeadMount(t, mnt); !errors.Is(err, syscall.ENOTCONN) {
+		t.Errorf("mount of a deleted volume: %v, want ENOTCONN", err)
+	}
+}
+
+// waitUntil polls cond for up to 10 s.
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -53,6 +53,9 @@ func parseFlags(args []string, stderr io.Writer) (flags, error) {
 // mounted (0) or failed (1, after printing "Mount failed: ...").
 func Main(args []string, stdout, stderr io.Writer) int {
 	f, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
 	if err != nil {
 		return ExitUsage
 	}

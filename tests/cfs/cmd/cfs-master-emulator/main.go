@@ -56,6 +56,9 @@ func parseFlags(args []string) (options, error) {
 
 func main() {
 	o, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "cfs-master-emulator: %v\n", err)
 		os.Exit(2)
