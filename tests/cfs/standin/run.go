@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"syscall"
 	"time"
-
-	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
 // Exit codes, as the real client uses them.
@@ -100,7 +98,7 @@ func runForeground(configFile string, stdout io.Writer) int {
 	c.log.Printf("mounted vol %s on %s", c.cfg.VolName, c.cfg.MountPoint)
 
 	exitOnSignal(c.log, c.cfg.MountPoint)
-	go c.watchMaster(srv)
+	go c.watchMaster()
 	srv.Wait()
 	c.log.Print("exit normally")
 	return ExitOK
@@ -131,7 +129,7 @@ func (c *client) writePID() {
 // watchMaster re-reads the volume like the mounted real client: every conf
 // interval it exits (leaving a dead mount) if the volume is gone or marked
 // deleted; every statfs interval it refreshes the capacity.
-func (c *client) watchMaster(srv *fuse.Server) {
+func (c *client) watchMaster() {
 	conf := time.NewTicker(envDuration(EnvConfInterval, 2*time.Minute))
 	defer conf.Stop()
 	statfs := time.NewTicker(envDuration(EnvStatfsInterval, 5*time.Minute))
