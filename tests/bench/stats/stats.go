@@ -108,20 +108,28 @@ type errnoError interface{ ErrorCode() int }
 
 // Classify names the group an error is counted under: the gRPC code name
 // for a status error ("Internal", "DeadlineExceeded"), "errno=N" for a
-// go-ceph error, "exit" for a failed command and "error" otherwise.
+// go-ceph error (librados returns negative errno values; the group shows
+// the positive one), "exit" for a failed command and "error" otherwise.
 func Classify(err error) string {
 	if st, ok := status.FromError(err); ok {
 		return st.Code().String()
 	}
 	var en errnoError
 	if errors.As(err, &en) {
-		return fmt.Sprintf("errno=%d", en.ErrorCode())
+		return fmt.Sprintf("errno=%d", abs(en.ErrorCode()))
 	}
 	var ex interface{ ExitCode() int }
 	if errors.As(err, &ex) {
 		return "exit"
 	}
 	return "error"
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 func ms(d time.Duration) float64 {

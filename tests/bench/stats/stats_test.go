@@ -70,7 +70,7 @@ func TestClassify(t *testing.T) {
 		{name: "grpc status", err: status.Error(codes.Aborted, "busy"), want: "Aborted"},
 		{name: "wrapped grpc status", err: fmt.Errorf("op: %w", status.Error(codes.NotFound, "x")),
 			want: "NotFound"},
-		{name: "go-ceph errno", err: fmt.Errorf("create: %w", fakeErrno(-17)), want: "errno=-17"},
+		{name: "go-ceph errno", err: fmt.Errorf("create: %w", fakeErrno(-17)), want: "errno=17"},
 		{name: "command exit", err: fmt.Errorf("mkfs: %w", exitErr), want: "exit"},
 		{name: "plain", err: errors.New("boom"), want: "error"},
 	}

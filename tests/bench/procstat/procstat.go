@@ -1,0 +1,128 @@
+// Package procstat samples a process's memory and thread count from
+// /proc/PID/status while a benchmark phase runs.
+package procstat
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Status is one reading of /proc/PID/status.
+type Status struct {
+	// RSS is VmRSS in bytes: resident memory now.
+	RSS uint64
+	// HWM is VmHWM in bytes: the highest RSS since the process started.
+	HWM uint64
+	// Threads is the number of threads now.
+	Threads int
+}
+
+// Read parses /proc/PID/status.
+func Read(pid int) (Status, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return Status{}, err
+	}
+	return parse(data)
+}
+
+func parse(data []byte) (Status, error) {
+	var st Status
+	found := 0
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		key, val, ok := bytes.Cut(sc.Bytes(), []byte(":"))
+		if !ok {
+			continue
+		}
+		fields := bytes.Fields(val)
+		if len(fields) == 0 {
+			continue
+		}
+		n, err := strconv.ParseUint(string(fields[0]), 10, 64)
+		if err != nil {
+			continue
+		}
+		switch string(key) {
+		case "VmRSS":
+			st.RSS, found = n<<10, found+1
+		case "VmHWM":
+			st.HWM, found = n<<10, found+1
+		case "Threads":
+			st.Threads, found = int(n), found+1
+		}
+	}
+	if found < 3 {
+		return st, fmt.Errorf("status: VmRSS, VmHWM or Threads missing")
+	}
+	return st, nil
+}
+
+// Peak is the largest RSS and thread count seen by a Sampler.
+type Peak struct {
+	RSS     uint64
+	Threads int
+	// Samples is how many readings the peak was taken from.
+	Samples int
+}
+
+// Sampler reads a process's status at a fixed interval until stopped.
+type Sampler struct {
+	pid  int
+	stop chan struct{}
+	done chan struct{}
+	mu   sync.Mutex
+	peak Peak
+	err  error
+}
+
+// Start samples pid every interval (and once at once) until Stop.
+func Start(pid int, interval time.Duration) *Sampler {
+	s := &Sampler{pid: pid, stop: make(chan struct{}), done: make(chan struct{})}
+	s.sample()
+	go s.loop(interval)
+	return s
+}
+
+func (s *Sampler) loop(interval time.Duration) {
+	defer close(s.done)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			s.sample()
+			return
+		case <-t.C:
+			s.sample()
+		}
+	}
+}
+
+func (s *Sampler) sample() {
+	st, err := Read(s.pid)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.err = err
+		return
+	}
+	s.peak.RSS = max(s.peak.RSS, st.RSS)
+	s.peak.Threads = max(s.peak.Threads, st.Threads)
+	s.peak.Samples++
+}
+
+// Stop ends sampling and returns the peak, with the last read error if any
+// reading failed (the process exited, for example).
+func (s *Sampler) Stop() (Peak, error) {
+	close(s.stop)
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peak, s.err
+}
