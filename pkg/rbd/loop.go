@@ -1,0 +1,73 @@
+package rbd
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// loopDevicesFor returns the loop devices whose backing file is file, read
+// from /sys/block/loop*/loop/backing_file.
+func loopDevicesFor(file string) ([]string, error) {
+	dirs, err := filepath.Glob("/sys/block/loop*")
+	if err != nil {
+		return nil, err
+	}
+	var devs []string
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "loop", "backing_file"))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // not attached
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read loop backing file: %w", err)
+		}
+		if strings.TrimSpace(string(b)) == file {
+			devs = append(devs, "/dev/"+filepath.Base(d))
+		}
+	}
+	return devs, nil
+}
+
+// loopBackingFile returns the file behind a loop device.
+func loopBackingFile(device string) (string, error) {
+	b, err := os.ReadFile(filepath.Join("/sys/block", filepath.Base(device), "loop", "backing_file"))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// fuseProcesses returns the PIDs of rbd-fuse processes whose command line
+// names a path under dir (our per-volume working directories).
+func fuseProcesses(dir string) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if filepath.Base(args[0]) != "rbd-fuse" {
+			continue
+		}
+		for _, a := range args[1:] {
+			if a == dir || strings.HasPrefix(a, dir+string(filepath.Separator)) {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
+}
