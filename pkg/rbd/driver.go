@@ -28,6 +28,10 @@ type Options struct {
 	// TakeoverGrace: how long a dead holder keeps an RWO image before it
 	// may be fenced and taken over; 0 disables automatic takeover.
 	TakeoverGrace time.Duration
+	// ControllerSecretDir holds files userID and userKey (a mounted
+	// Secret): the controller's credentials for calls that carry no
+	// secrets (ListVolumes, ListSnapshots, GetCapacity, Probe).
+	ControllerSecretDir string
 	// Metrics records backend call latency; nil records nothing.
 	Metrics *metrics.Recorder
 }

@@ -1,0 +1,131 @@
+package rbd
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"k8s.io/klog/v2"
+
+	"github.com/tkestack/tkestor-csi/pkg/common/locks"
+)
+
+// ControllerServer is the CSI Controller service of the RBD driver.
+type ControllerServer struct {
+	csi.UnimplementedControllerServer
+
+	opts     Options
+	clusters *clusterConfig
+	conns    *connCache
+	// locks is the in-process in-flight set. Keys: "create/<name>",
+	// "snapshot/<name>" and "image/<cluster>/<pool ID>/<image>"; an
+	// operation takes every image it changes or reads from, so delete,
+	// clone-from, snapshot-of, expand and publish of one image exclude
+	// each other. Backend leases (lease.go) do the same across processes.
+	locks *locks.KeyLocks
+}
+
+var _ csi.ControllerServer = (*ControllerServer)(nil)
+
+// controllerCaps are the capabilities the controller honours.
+var controllerCaps = []csi.ControllerServiceCapability_RPC_Type{ //nolint:gochecknoglobals // constant list
+	csi.ControllerServiceCapability_RPC_CREATE_DELETE_VOLUME,
+	csi.ControllerServiceCapability_RPC_PUBLISH_UNPUBLISH_VOLUME,
+	csi.ControllerServiceCapability_RPC_LIST_VOLUMES,
+	csi.ControllerServiceCapability_RPC_LIST_VOLUMES_PUBLISHED_NODES,
+	csi.ControllerServiceCapability_RPC_GET_CAPACITY,
+	csi.ControllerServiceCapability_RPC_CREATE_DELETE_SNAPSHOT,
+	csi.ControllerServiceCapability_RPC_LIST_SNAPSHOTS,
+	csi.ControllerServiceCapability_RPC_CLONE_VOLUME,
+	csi.ControllerServiceCapability_RPC_EXPAND_VOLUME,
+	csi.ControllerServiceCapability_RPC_PUBLISH_READONLY,
+	csi.ControllerServiceCapability_RPC_SINGLE_NODE_MULTI_WRITER,
+}
+
+func newControllerServer(opts Options) (*ControllerServer, error) {
+	cfg := newClusterConfig(opts.ClusterConfig)
+	if _, err := cfg.load(); err != nil {
+		// Not fatal: the ConfigMap may arrive later; Probe reports it.
+		klog.ErrorS(err, "Cluster config not usable yet", "path", opts.ClusterConfig)
+	}
+	return &ControllerServer{
+		opts:     opts,
+		clusters: cfg,
+		conns:    newConnCache(ConnOptions{}),
+		locks:    locks.New(),
+	}, nil
+}
+
+// ready checks the cluster config and, with controller credentials, that
+// every cluster answers.
+func (cs *ControllerServer) ready(ctx context.Context) error {
+	clusters, err := cs.clusters.all()
+	if err != nil {
+		return err
+	}
+	if cs.opts.ControllerSecretDir == "" {
+		return nil
+	}
+	creds, err := credentialsFromDir(cs.opts.ControllerSecretDir)
+	if err != nil {
+		return err
+	}
+	for _, info := range clusters {
+		s, err := cs.sessionFor(ctx, info, creds)
+		if err != nil {
+			return err
+		}
+		_, err = s.conn.GetFSID()
+		s.close()
+		if err != nil {
+			return fmt.Errorf("cluster %q: %w", info.ClusterID, err)
+		}
+	}
+	return nil
+}
+
+func (cs *ControllerServer) close() {
+	cs.conns.close()
+}
+
+// ControllerGetCapabilities lists what the controller honours.
+func (cs *ControllerServer) ControllerGetCapabilities(
+	context.Context, *csi.ControllerGetCapabilitiesRequest,
+) (*csi.ControllerGetCapabilitiesResponse, error) {
+	caps := make([]*csi.ControllerServiceCapability, 0, len(controllerCaps))
+	for _, c := range controllerCaps {
+		caps = append(caps, &csi.ControllerServiceCapability{
+			Type: &csi.ControllerServiceCapability_Rpc{
+				Rpc: &csi.ControllerServiceCapability_RPC{Type: c},
+			},
+		})
+	}
+	return &csi.ControllerGetCapabilitiesResponse{Capabilities: caps}, nil
+}
+
+// tryLock takes in-process keys or fails with ErrInProgress; the caller
+// defers release of the same keys.
+func (cs *ControllerServer) tryLock(what string, keys ...string) error {
+	if !cs.locks.TryAcquireAll(keys...) {
+		return fmt.Errorf("%w: %s", ErrInProgress, what)
+	}
+	return nil
+}
+
+// lease takes the backend locks of the images an operation changes.
+func (cs *ControllerServer) lease(s *session, op string, refs ...imageRef) (leases, error) {
+	var ls leases
+	for _, r := range refs {
+		l, err := acquireLease(s.conn, r.pool, r.id.Image, op)
+		if err != nil {
+			ls.release()
+			return nil, err
+		}
+		ls = append(ls, l)
+	}
+	return ls, nil
+}
+
+func missing(field string) error {
+	return fmt.Errorf("%w: %s", ErrMissingField, field)
+}
