@@ -28,6 +28,21 @@ var controllerSidecars = map[string][]string{
 	"cfs": {"csi-provisioner", "csi-attacher", "csi-resizer", "livenessprobe"},
 }
 
+// reservedPrefix marks StorageClass keys that external-provisioner reads
+// itself; it refuses a class with any such key it does not know.
+const reservedPrefix = "csi.storage.k8s.io/"
+
+// reservedKeys are the ones it knows (fstype and the secret references).
+var reservedKeys = func() map[string]bool {
+	m := map[string]bool{reservedPrefix + "fstype": true}
+	for _, op := range []string{"provisioner", "controller-publish", "node-stage", "node-publish",
+		"controller-expand", "node-expand"} {
+		m[reservedPrefix+op+"-secret-name"] = true
+		m[reservedPrefix+op+"-secret-namespace"] = true
+	}
+	return m
+}()
+
 // pinnedImage is a registry path with an exact release tag.
 var pinnedImage = regexp.MustCompile(`^[a-z0-9.-]+(:[0-9]+)?(/[a-z0-9._-]+)+:v?[0-9]+\.[0-9]+\.[0-9]+$`)
 
@@ -116,6 +131,45 @@ func checkController(t reporter, b *bundle, dep *appsv1.Deployment, driver, name
 		t.Error(p)
 	}
 	checkClusterConfig(t, b, spec, plugin, driver)
+	if driver == "rbd" {
+		checkControllerSecret(t, b, dep, plugin)
+	}
+}
+
+// checkControllerSecret: the rbd controller's own credentials (for calls
+// without request secrets) come from a Secret of its namespace, mounted at
+// --controller-secret-dir and readable by its non-root user.
+func checkControllerSecret(t reporter, b *bundle, dep *appsv1.Deployment, plugin corev1.Container) {
+	t.Helper()
+	spec := dep.Spec.Template.Spec
+	dir := argMap(plugin)["--controller-secret-dir"]
+	if dir == "" {
+		t.Error("rbd controller has no --controller-secret-dir")
+		return
+	}
+	v := volume(t, spec.Volumes, mountedVolume(t, plugin, dir))
+	if v.Secret == nil {
+		t.Fatalf("volume %s at %s is not a Secret", v.Name, dir)
+	}
+	found := false
+	for _, s := range objectsOf[*corev1.Secret](b) {
+		if s.Namespace == dep.Namespace && s.Name == v.Secret.SecretName {
+			found = true
+			for _, k := range []string{"userID", "userKey"} {
+				if _, ok := s.StringData[k]; !ok {
+					t.Errorf("controller Secret %s has no %s", s.Name, k)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Errorf("controller Secret %s/%s is not in the manifests", dep.Namespace, v.Secret.SecretName)
+	}
+	mode := v.Secret.DefaultMode
+	sc := spec.SecurityContext
+	if mode != nil && *mode&0o004 == 0 && (sc == nil || sc.FSGroup == nil) {
+		t.Error("controller Secret files are not world-readable and the pod sets no fsGroup")
+	}
 }
 
 func checkNode(t reporter, b *bundle, ds *appsv1.DaemonSet, driver, name string) {
@@ -322,6 +376,11 @@ func checkClasses(t reporter, b *bundle, driver, name string) {
 	for _, sc := range objectsOf[*storagev1.StorageClass](b) {
 		if sc.Provisioner != name {
 			t.Errorf("StorageClass %s provisioner %q, want %q", sc.Name, sc.Provisioner, name)
+		}
+		for k := range sc.Parameters {
+			if strings.HasPrefix(k, reservedPrefix) && !reservedKeys[k] {
+				t.Errorf("StorageClass %s: the provisioner refuses the reserved key %s", sc.Name, k)
+			}
 		}
 		for _, kind := range []string{"provisioner", "node-stage", "controller-expand", "controller-publish", "node-publish"} {
 			n := sc.Parameters["csi.storage.k8s.io/"+kind+"-secret-name"]

@@ -201,6 +201,15 @@ func TestCrossCheckCatchesMistakes(t *testing.T) {
 			want: "lack",
 		},
 		{
+			name: "rbd controller without its own credentials", driver: "rbd",
+			breakf: func(b *bundle) {
+				editContainer(b, pluginContainer, func(c *corev1.Container) {
+					replaceArg(c, "--controller-secret-dir", "/nowhere")
+				})
+			},
+			want: "mounts nothing at /nowhere",
+		},
+		{
 			name: "node ServiceAccount gets RBAC", driver: "cfs",
 			breakf: func(b *bundle) {
 				ds := objectsOf[*appsv1.DaemonSet](b)[0]

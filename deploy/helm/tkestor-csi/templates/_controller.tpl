@@ -43,6 +43,8 @@ spec:
         runAsNonRoot: true
         runAsUser: {{ $v.controller.runAsUser }}
         runAsGroup: {{ $v.controller.runAsUser }}
+        # Group of the mounted Secret files, so that they can be 0440.
+        fsGroup: {{ $v.controller.runAsUser }}
         seccompProfile:
           type: RuntimeDefault
       affinity:
@@ -164,6 +166,7 @@ spec:
             - --metrics-address=:{{ $d.metricsPort }}
             {{- if eq $name "rbd" }}
             - --cluster-config=/etc/tkestor-csi/config.json
+            - --controller-secret-dir=/etc/tkestor-csi-controller
             {{- end }}
             - -v={{ $v.logLevel }}
             - --logging-format={{ $v.logFormat }}
@@ -203,6 +206,9 @@ spec:
             - name: cluster-config
               mountPath: /etc/tkestor-csi
               readOnly: true
+            - name: controller-secret
+              mountPath: /etc/tkestor-csi-controller
+              readOnly: true
             {{- end }}
       volumes:
         - name: socket-dir
@@ -215,5 +221,9 @@ spec:
         - name: cluster-config
           configMap:
             name: {{ include "tkestor-csi.name" (dict "root" $root "name" $name "component" "config") }}
+        - name: controller-secret
+          secret:
+            secretName: {{ $d.controllerSecret.name }}
+            defaultMode: 0440
         {{- end }}
 {{- end -}}
