@@ -8,18 +8,19 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // MountOptions configure the hand-run mount path.
 type MountOptions struct {
-	// Dir is a private directory for the client config, the keyring and
-	// the FUSE mount points.
+	// Dir is a private directory for the per-volume working directories
+	// (client config, keyring, FUSE mount point).
 	Dir      string
 	Monitors []string
 	User     string
-	// Key is written to a 0600 keyring in Dir; rbd-fuse reads it there.
+	// Key is written to a 0600 keyring per volume; rbd-fuse reads it there.
 	Key  string
 	Pool string
 	// RbdFuse is the rbd-fuse binary (default "rbd-fuse").
@@ -27,17 +28,24 @@ type MountOptions struct {
 }
 
 // Mounter runs the userspace mount path as plain commands, the same steps
-// the driver's userspace mapper takes: rbd-fuse exposes one image as a
-// file, losetup attaches it, blkid checks it is blank, mkfs.ext4 formats
-// it, mount mounts it on the staging path and a bind mount publishes it.
+// the driver's userspace mapper and mount helpers take: a 0600 conf and
+// keyring per volume, rbd-fuse exposing that one image as a file (-r),
+// losetup with direct I/O, blkid to see the device is blank, mkfs.ext4
+// with the driver's options, mount on the staging path, and a bind mount
+// on the target path. Teardown: umount both, losetup -d, umount rbd-fuse,
+// wait for the rbd-fuse process to exit, remove the working directory.
+//
+// What the floor leaves out is the driver's own overhead: gRPC, locks, the
+// RWO ownership claim on the image, node records, mount-table lookups and
+// the second (remount) call mount-utils makes for every bind.
 type Mounter struct {
 	opts MountOptions
-	conf string
 }
 
 // Staged is what Unstage needs to undo one Stage.
 type Staged struct {
 	Image   string
+	WorkDir string
 	FuseDir string
 	Device  string
 	Staging string
@@ -47,23 +55,15 @@ type Staged struct {
 // Steps are the durations of the individual commands of one call.
 type Steps map[string]time.Duration
 
-// NewMounter writes the client config and keyring (both 0600) into o.Dir.
+// NewMounter returns a Mounter working in o.Dir.
 func NewMounter(o MountOptions) (*Mounter, error) {
 	if o.RbdFuse == "" {
 		o.RbdFuse = "rbd-fuse"
 	}
-	keyring := filepath.Join(o.Dir, "keyring")
-	conf := filepath.Join(o.Dir, "ceph.conf")
-	kr := fmt.Sprintf("[client.%s]\n\tkey = %s\n", o.User, o.Key)
-	if err := os.WriteFile(keyring, []byte(kr), 0o600); err != nil {
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	cf := fmt.Sprintf("[global]\nmon host = %s\nkeyring = %s\nlog to stderr = false\n",
-		strings.Join(o.Monitors, ","), keyring)
-	if err := os.WriteFile(conf, []byte(cf), 0o600); err != nil {
-		return nil, err
-	}
-	return &Mounter{opts: o, conf: conf}, nil
+	return &Mounter{opts: o}, nil
 }
 
 // Stage maps image, formats it, mounts it on staging and bind-mounts that
@@ -80,20 +80,25 @@ func (m *Mounter) Stage(ctx context.Context, image, staging, target string) (*St
 }
 
 func (m *Mounter) stage(ctx context.Context, st *Staged, steps Steps) error {
-	st.FuseDir = filepath.Join(m.opts.Dir, "fuse", st.Image)
+	st.WorkDir = filepath.Join(m.opts.Dir, st.Image)
+	st.FuseDir = filepath.Join(st.WorkDir, "mnt")
 	if err := os.MkdirAll(st.FuseDir, 0o700); err != nil {
 		return err
 	}
-	if err := m.timed(ctx, steps, "rbd-fuse", m.opts.RbdFuse, "-c", m.conf, "--id", m.opts.User,
-		"-p", m.opts.Pool, "-r", st.Image, st.FuseDir); err != nil {
+	conf, err := m.writeClientFiles(st.WorkDir)
+	if err != nil {
+		return err
+	}
+	if err := m.timed(ctx, steps, "rbd-fuse", m.opts.RbdFuse, st.FuseDir, "-c", conf,
+		"--id", m.opts.User, "-p", m.opts.Pool, "-r", st.Image); err != nil {
 		return err
 	}
 	file := filepath.Join(st.FuseDir, st.Image)
-	if err := waitFile(ctx, file); err != nil {
-		return err
+	if _, err := os.Stat(file); err != nil {
+		return fmt.Errorf("%s not visible through rbd-fuse: %w", st.Image, err)
 	}
 
-	out, err := m.output(ctx, steps, "losetup", "losetup", "-f", "--show", file)
+	out, err := m.output(ctx, steps, "losetup", "losetup", "-f", "--show", "--direct-io=on", file)
 	if err != nil {
 		return err
 	}
@@ -103,7 +108,7 @@ func (m *Mounter) stage(ctx context.Context, st *Staged, steps Steps) error {
 	out, err = m.output(ctx, steps, "blkid", "blkid", "-p", "-s", "TYPE", "-s", "PTTYPE",
 		"-o", "export", st.Device)
 	var ee *exec.ExitError
-	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() == 2) {
+	if err != nil && (!errors.As(err, &ee) || ee.ExitCode() != 2) {
 		return err
 	}
 	if !strings.Contains(out, "TYPE=") {
@@ -125,6 +130,23 @@ func (m *Mounter) stage(ctx context.Context, st *Staged, steps Steps) error {
 	return m.timed(ctx, steps, "bind", "mount", "--bind", st.Staging, st.Target)
 }
 
+// writeClientFiles writes rbd-fuse's conf and keyring (0600), with the
+// settings the driver's mapper uses, and returns the conf's path.
+func (m *Mounter) writeClientFiles(dir string) (string, error) {
+	keyring := filepath.Join(dir, "keyring")
+	conf := filepath.Join(dir, "ceph.conf")
+	kr := fmt.Sprintf("[client.%s]\n\tkey = %s\n", m.opts.User, m.opts.Key)
+	if err := os.WriteFile(keyring, []byte(kr), 0o600); err != nil {
+		return "", err
+	}
+	cf := "[global]\nmon host = " + strings.Join(m.opts.Monitors, ",") + "\nkeyring = " + keyring +
+		"\nadmin socket = \nlog file = \nclient mount timeout = 30\nrados mon op timeout = 30\n"
+	if err := os.WriteFile(conf, []byte(cf), 0o600); err != nil {
+		return "", err
+	}
+	return conf, nil
+}
+
 // Unstage undoes Stage in reverse order; it goes on after a failed step
 // and returns the first error.
 func (m *Mounter) Unstage(ctx context.Context, st *Staged) (Steps, error) {
@@ -143,15 +165,83 @@ func (m *Mounter) Unstage(ctx context.Context, st *Staged) (Steps, error) {
 	if st.Device != "" {
 		keep(m.timed(ctx, steps, "losetup -d", "losetup", "-d", st.Device))
 	}
-	if st.FuseDir != "" && isMountPoint(st.FuseDir) {
-		keep(m.timed(ctx, steps, "fusermount -u", "fusermount", "-u", st.FuseDir))
+	if st.FuseDir != "" {
+		keep(m.unmountFuse(ctx, steps, st.FuseDir))
+		start := time.Now()
+		keep(waitNoFuse(ctx, st.WorkDir))
+		steps["rbd-fuse exit"] += time.Since(start)
 	}
-	for _, p := range []string{st.Target, st.Staging, st.FuseDir} {
+	for _, p := range []string{st.Target, st.Staging} {
 		if p != "" {
 			_ = os.Remove(p)
 		}
 	}
+	if st.WorkDir != "" {
+		keep(os.RemoveAll(st.WorkDir))
+	}
 	return steps, first
+}
+
+// unmountFuse unmounts rbd-fuse, retrying while the just-detached loop
+// device still holds the file (the kernel lets go of it lazily).
+func (m *Mounter) unmountFuse(ctx context.Context, steps Steps, dir string) error {
+	for {
+		if !isMountPoint(dir) {
+			return nil
+		}
+		err := m.timed(ctx, steps, "umount rbd-fuse", "umount", dir)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// waitNoFuse waits until no rbd-fuse process names a path under dir.
+func waitNoFuse(ctx context.Context, dir string) error {
+	for len(fuseProcesses(dir)) > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("rbd-fuse for %s still running: %w", dir, ctx.Err())
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// fuseProcesses returns the PIDs of rbd-fuse processes whose command line
+// names a path under dir.
+func fuseProcesses(dir string) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if filepath.Base(args[0]) != "rbd-fuse" {
+			continue
+		}
+		for _, a := range args[1:] {
+			if a == dir || strings.HasPrefix(a, dir+string(filepath.Separator)) {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
 }
 
 func (m *Mounter) timed(ctx context.Context, steps Steps, step, name string, args ...string) error {
@@ -171,19 +261,6 @@ func (m *Mounter) output(ctx context.Context, steps Steps, step, name string, ar
 		return stdout.String(), fmt.Errorf("%s: %w: %s", step, err, strings.TrimSpace(stderr.String()))
 	}
 	return stdout.String(), nil
-}
-
-func waitFile(ctx context.Context, path string) error {
-	for {
-		if _, err := os.Stat(path); err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait for %s: %w", path, ctx.Err())
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
 }
 
 // isMountPoint reports whether path is listed in /proc/self/mountinfo.

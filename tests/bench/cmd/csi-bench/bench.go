@@ -93,8 +93,8 @@ func (b *bench) phase(ctx context.Context, s side, name string, c, n int, node b
 		interval: b.o.Sample, timeout: b.o.Timeout, op: op,
 	})
 	sum := b.res.get(key).rec.Summarize(b.res.get(key).wall)
-	b.progress("%-22s C=%-3d %-5s %4d/%-4d %8.1f ops/s  p50 %8.1f ms  errors %v",
-		name, c, s.name(), sum.OK, sum.Ops, sum.OpsPerS, sum.P50Ms, sum.Errors)
+	b.progress("%-22s C=%-3d %-5s %4d/%-4d %8.1f ops/s  p50 %8.1f ms  errors %s",
+		name, c, s.name(), sum.OK, sum.Ops, sum.OpsPerS, sum.P50Ms, errText(sum.Errors))
 }
 
 // controllerRound: N creates, N snapshots and their deletes, N deletes.

@@ -71,7 +71,7 @@ func newFloor(o *Options) (*floorSide, error) {
 		return nil, err
 	}
 	f.mounter, err = floor.NewMounter(floor.MountOptions{
-		Dir:      f.workDir,
+		Dir:      filepath.Join(f.workDir, "fuse"),
 		Monitors: mons,
 		User:     floorUser(o.Secrets),
 		Key:      floorKey(o.Secrets),

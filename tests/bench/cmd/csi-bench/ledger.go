@@ -137,7 +137,7 @@ func (l *ledger) cleanup(timeout time.Duration) []string {
 		}
 	}
 	for name, s := range l.failed {
-		if try(s.name()+" failed create "+name, func(ctx context.Context) error {
+		if try(s.name()+" volume "+name+" (create failed; a retry to find and delete it failed too)", func(ctx context.Context) error {
 			return removeByName(ctx, s, name)
 		}) {
 			delete(l.failed, name)

@@ -88,7 +88,7 @@ func benchmark(ctx context.Context, o *Options) (*report, error) {
 		rep.Floor = fmt.Sprintf("go-ceph, one connection as %s, pool %s, %d MiB layering images",
 			floorUser(o.Secrets), o.Pool, o.Size>>20)
 		if b.floor.mounter != nil {
-			rep.Floor += "; hand-run rbd-fuse+losetup+blkid+mkfs.ext4+mount+bind"
+			rep.Floor += "; hand-run rbd-fuse+losetup+blkid+mkfs.ext4+mount+bind (the userspace mapper's steps)"
 		}
 	}
 
