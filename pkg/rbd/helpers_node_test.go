@@ -3,6 +3,9 @@ package rbd
 import (
 	"fmt"
 	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func sprintAll(v any) string {
@@ -10,3 +13,5 @@ func sprintAll(v any) string {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func errorCode(err error) codes.Code { return status.Code(err) }

@@ -156,7 +156,8 @@ func (f *fuseMapper) startFuse(ctx context.Context, req *MapRequest, p fusePaths
 
 	args := []string{p.mnt, "-c", p.conf, "--id", req.User, "-p", req.Pool, "-r", req.Image}
 	if req.Namespace != "" {
-		args = append(args, "-s", req.Namespace)
+		// Long form only: -s is also FUSE's single-thread flag.
+		args = append(args, "--namespace="+req.Namespace)
 	}
 	out, err := f.exec.CommandContext(ctx, "rbd-fuse", args...).CombinedOutput()
 	if err != nil {
