@@ -23,7 +23,7 @@ const pluginContainer = "tkestor-csi"
 
 // controllerSidecars must all run in a controller pod (the snapshotter only
 // for drivers with snapshots).
-var controllerSidecars = map[string][]string{
+var controllerSidecars = map[string][]string{ //nolint:gochecknoglobals // constant table
 	"rbd": {"csi-provisioner", "csi-attacher", "csi-resizer", "csi-snapshotter", "livenessprobe"},
 	"cfs": {"csi-provisioner", "csi-attacher", "csi-resizer", "livenessprobe"},
 }
@@ -33,7 +33,7 @@ var controllerSidecars = map[string][]string{
 const reservedPrefix = "csi.storage.k8s.io/"
 
 // reservedKeys are the ones it knows (fstype and the secret references).
-var reservedKeys = func() map[string]bool {
+var reservedKeys = func() map[string]bool { //nolint:gochecknoglobals // constant set
 	m := map[string]bool{reservedPrefix + "fstype": true}
 	for _, op := range []string{"provisioner", "controller-publish", "node-stage", "node-publish",
 		"controller-expand", "node-expand"} {
@@ -382,10 +382,10 @@ func checkClasses(t reporter, b *bundle, driver, name string) {
 				t.Errorf("StorageClass %s: the provisioner refuses the reserved key %s", sc.Name, k)
 			}
 		}
-		for _, kind := range []string{"provisioner", "node-stage", "controller-expand", "controller-publish", "node-publish"} {
-			n := sc.Parameters["csi.storage.k8s.io/"+kind+"-secret-name"]
+		for _, op := range []string{"provisioner", "node-stage", "controller-expand", "controller-publish", "node-publish"} {
+			n := sc.Parameters[reservedPrefix+op+"-secret-name"]
 			if n != "" {
-				checkSecret("StorageClass "+sc.Name, sc.Parameters["csi.storage.k8s.io/"+kind+"-secret-namespace"], n)
+				checkSecret("StorageClass "+sc.Name, sc.Parameters[reservedPrefix+op+"-secret-namespace"], n)
 			}
 		}
 	}
@@ -554,7 +554,7 @@ func TestDefaultDriverNames(t *testing.T) {
 // seedClasses are the guide's two StorageClasses (practice guide of the
 // design brief): everything but the provisioner must be kept. The guide
 // prints imageFormat as an escaped \"2\"; the value meant is "2".
-var seedClasses = map[string]struct {
+var seedClasses = map[string]struct { //nolint:gochecknoglobals // constant table
 	name          string
 	reclaimPolicy string
 	parameters    map[string]string

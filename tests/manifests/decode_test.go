@@ -45,6 +45,8 @@ type bundle struct {
 }
 
 // strictDecoder fails on unknown and duplicate fields.
+//
+//nolint:gochecknoglobals // stateless
 var strictDecoder = serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict).UniversalDeserializer()
 
 // decodeStrict decodes one YAML document into its Kubernetes API type.

@@ -147,7 +147,9 @@ func TestCrossCheckCatchesMistakes(t *testing.T) {
 			name: "more than any sidecar needs", driver: "rbd",
 			breakf: func(b *bundle) {
 				r := objectsOf[*rbacv1.ClusterRole](b)[0]
-				r.Rules = append(r.Rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"delete"}})
+				r.Rules = append(r.Rules, rbacv1.PolicyRule{
+					APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"delete"},
+				})
 			},
 			want: "granted cluster-wide but no sidecar needs it",
 		},

@@ -39,6 +39,8 @@ func res(names ...string) []string { return names }
 
 // leaderElection is what every sidecar's leader election does with Leases,
 // in the namespace of the controller.
+//
+//nolint:gochecknoglobals // constant
 var leaderElection = grant("coordination.k8s.io", res("leases"),
 	"get", "list", "watch", "create", "update", "patch", "delete")
 
@@ -57,7 +59,7 @@ type sidecarRBAC struct {
 // and flags at the pinned versions (provisioner v5.3, attacher v4.9,
 // resizer v1.14, snapshotter v8.3). A major version bump fails
 // TestSidecarVersionsMatchRBACTable until the table is checked again.
-var sidecarTable = map[string]sidecarRBAC{
+var sidecarTable = map[string]sidecarRBAC{ //nolint:gochecknoglobals // constant table
 	"csi-provisioner": {
 		major: "v5",
 		cluster: func(map[string]string) []access {

@@ -174,7 +174,9 @@ func TestRenderRejectsBadValues(t *testing.T) {
 		{"misspelt value", map[string]any{"kubeletdir": "/var/lib/kubelet"}},
 		{"misspelt driver value", map[string]any{"rbd": map[string]any{"drivername": "x"}}},
 		{"relative kubelet dir", map[string]any{"kubeletDir": "var/lib/kubelet"}},
-		{"unknown update strategy", map[string]any{"cfs": map[string]any{"node": map[string]any{"updateStrategy": "Rolling"}}}},
+		{"unknown update strategy", map[string]any{
+			"cfs": map[string]any{"node": map[string]any{"updateStrategy": "Rolling"}},
+		}},
 		{"bad takeover grace", map[string]any{"rwoTakeoverGrace": "five minutes"}},
 		{"bad log format", map[string]any{"logFormat": "xml"}},
 	}
