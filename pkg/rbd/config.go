@@ -238,10 +238,25 @@ func newCredentials(id, key, idName, keyName string) (Credentials, error) {
 	case key == "":
 		return Credentials{}, fmt.Errorf("%w: secret %q is missing or empty", ErrMissingCredentials, keyName)
 	}
-	if _, err := base64.StdEncoding.DecodeString(key); err != nil {
-		return Credentials{}, fmt.Errorf("%w: secret %q is not base64", ErrMissingCredentials, keyName)
+	if !isCephxKey(key) {
+		return Credentials{}, fmt.Errorf("%w: secret %q is not a cephx key (base64, as in a keyring's \"key =\" line)",
+			ErrMissingCredentials, keyName)
 	}
 	return Credentials{ID: id, Key: key}, nil
+}
+
+// isCephxKey checks the encoding of a cephx secret: base64 of a 16-bit
+// type (1, AES), an 8-byte creation time, a 16-bit length and that many
+// secret bytes. librados prints a key it cannot decode to stderr, so a
+// malformed one must never reach it.
+func isCephxKey(key string) bool {
+	raw, err := base64.StdEncoding.DecodeString(key)
+	if err != nil || len(raw) < 12 {
+		return false
+	}
+	keyType := int(raw[0]) | int(raw[1])<<8
+	n := int(raw[10]) | int(raw[11])<<8
+	return keyType == 1 && n > 0 && len(raw) == 12+n
 }
 
 // credentialsFromDir reads the files userID and userKey of a mounted

@@ -131,15 +131,15 @@ func (c *connCache) connect(monitors []string, creds Credentials) (*rados.Conn, 
 	}
 	timeout := strconv.Itoa(int(c.opts.OpTimeout.Seconds()))
 	settings := [][2]string{
+		{"log_to_stderr", "false"},
+		{"err_to_stderr", "false"},
 		{"mon_host", strings.Join(monitors, ",")},
-		{"key", creds.Key},
 		{"keyring", ""},
+		{"key", creds.Key},
 		{"rados_mon_op_timeout", timeout},
 		{"rados_osd_op_timeout", timeout},
 		{"client_mount_timeout", timeout},
 		{"rbd_default_clone_format", "2"},
-		{"log_to_stderr", "false"},
-		{"err_to_stderr", "false"},
 	}
 	for _, kv := range settings {
 		if err := conn.SetConfigOption(kv[0], kv[1]); err != nil {

@@ -34,7 +34,7 @@ var (
 	// ErrInvalidParam reports a bad StorageClass parameter or request field.
 	ErrInvalidParam = newSentinel(codes.InvalidArgument, "invalid parameter")
 	// ErrMissingCredentials reports secrets without a usable cephx user and key.
-	ErrMissingCredentials = newSentinel(codes.InvalidArgument, "missing credentials")
+	ErrMissingCredentials = newSentinel(codes.InvalidArgument, "missing or malformed credentials")
 	// ErrUnknownCluster reports a clusterID that the cluster config does not list.
 	ErrUnknownCluster = newSentinel(codes.InvalidArgument, "unknown cluster")
 	// ErrPoolNotFound reports a pool that does not exist.
