@@ -76,6 +76,8 @@ spec:
             {{- if eq $name "rbd" }}
             # Claims of a class without csi.storage.k8s.io/fstype get ext4.
             - --default-fstype=ext4
+            {{- else }}
+            # No --default-fstype: a ChubaoFS volume is not formatted.
             {{- end }}
             {{- if $v.controller.extraCreateMetadata }}
             - --extra-create-metadata=true

@@ -21,6 +21,17 @@ spec:
     matchLabels:
       {{- include "tkestor-csi.selectorLabels" $node | nindent 6 }}
   updateStrategy:
+    {{- if eq $name "cfs" }}
+    # Each ChubaoFS mount is a FUSE client process inside the plugin
+    # container and dies with it: a rolling update would break every mount
+    # on the node ("transport endpoint is not connected") under running
+    # pods. With OnDelete an update waits until an admin drains a node and
+    # deletes its plugin pod (deploy/README.md, "Upgrading").
+    {{- else }}
+    # krbd mappings live in the kernel and survive a plugin restart, so the
+    # plugin can roll. rbd-nbd and rbd-fuse mappings are processes of the
+    # container and do not: clusters that use those mappers set OnDelete.
+    {{- end }}
     type: {{ $d.node.updateStrategy }}
   template:
     metadata:
