@@ -28,6 +28,10 @@ type NodeServer struct {
 	mappers  map[string]mapper
 	resolver volumeResolver
 	owner    ownership
+	// conns are RADOS connections made with stage credentials.
+	conns *connCache
+	// watch lists image watchers (nil: client addresses are not recorded).
+	watch watcherLister
 }
 
 var _ csi.NodeServer = (*NodeServer)(nil)
@@ -92,7 +96,10 @@ func newNodeServerWith(
 	if err != nil {
 		return nil, err
 	}
+	conns := newConnCache(ConnOptions{})
 	return &NodeServer{
+		conns:    conns,
+		watch:    &cephWatchers{conns: conns},
 		nodeID:   opts.NodeID,
 		stateDir: stateDir,
 		locks:    locks.New(),
@@ -120,8 +127,11 @@ func (ns *NodeServer) ready(context.Context) error {
 	return os.Remove(name)
 }
 
-// close releases nothing: mappings outlive the plugin process on purpose.
-func (ns *NodeServer) close() {}
+// close shuts the node's RADOS connections; mappings outlive the plugin
+// process on purpose.
+func (ns *NodeServer) close() {
+	ns.conns.close()
+}
 
 // mapperFor returns the mapper a mounter value names; empty means krbd.
 func (ns *NodeServer) mapperFor(name string) (mapper, error) {

@@ -113,7 +113,7 @@ func newITVolume(t *testing.T, env *cephEnv, name, fsType string, block bool, si
 	v := &itVolume{env: env, ns: ns, ioctx: ioctx, id: vid.String(), image: vid.Image, dir: dir,
 		staging: filepath.Join(dir, "staging"), target: filepath.Join(dir, "pod", "volume"),
 		block: block, fsType: fsType}
-	t.Cleanup(func() { v.teardown(t) })
+	t.Cleanup(func() { v.teardown(t); ns.close() })
 	return v
 }
 
@@ -307,6 +307,11 @@ func testFuseLifecycle(t *testing.T, env *cephEnv, fsType string, block bool) {
 
 	// Stage, publish, write, take everything down: twice each.
 	twice(t, "stage", v.stage)
+	if rec, _ := v.ns.loadRecord(v.id); rec == nil || len(rec.ClientAddrs) != 1 {
+		t.Errorf("record does not name the mapper's Ceph client: %+v", rec)
+	} else {
+		t.Logf("mapper client address: %s", rec.ClientAddrs[0])
+	}
 	twice(t, "publish", v.publish)
 	v.write(t, data)
 	twice(t, "unpublish", v.unpublish)

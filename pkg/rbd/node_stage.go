@@ -185,12 +185,14 @@ func (ns *NodeServer) stage(ctx context.Context, rec *stageRecord, spec *stageSp
 	}
 	undo.push("release", func(ctx context.Context) error { return ns.owner.release(ctx, rec) })
 
+	before := ns.watchersBefore(ctx, spec)
 	mapping, err := m.Map(ctx, mapRequestFor(rec, spec))
 	if err != nil {
 		return err
 	}
 	undo.push("unmap", func(ctx context.Context) error { return m.Unmap(ctx, mapping) })
 	rec.Mapping = mapping
+	rec.ClientAddrs = ns.clientAddrs(ctx, spec, before)
 	if err := ns.saveRecord(rec); err != nil {
 		return err
 	}
