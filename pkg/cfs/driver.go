@@ -29,6 +29,11 @@ type Options struct {
 	TakeoverGrace time.Duration
 	// Metrics records backend call latency; nil records nothing.
 	Metrics *metrics.Recorder
+	// Masters lists clusters the controller knows from the start, each a
+	// comma-separated master list. ListVolumes and GetCapacity without
+	// parameters cover these plus every cluster a request named since
+	// the process started; readiness asks these.
+	Masters []string
 }
 
 // Driver holds the services of one ChubaoFS plugin process.
