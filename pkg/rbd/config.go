@@ -93,7 +93,7 @@ func validateClusterEntry(e clusterEntry) error {
 		return fmt.Errorf("clusterID %q: monitors is empty", e.ClusterID)
 	}
 	for _, m := range e.Monitors {
-		if m == "" || strings.ContainsAny(m, " \t\r\n,;") {
+		if m == "" || strings.ContainsAny(m, " \t\r\n;") {
 			return fmt.Errorf("clusterID %q: bad monitor address %q", e.ClusterID, m)
 		}
 	}
