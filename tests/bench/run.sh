@@ -5,7 +5,9 @@
 #
 # The controller and the node plugin run as separate processes, so each RSS
 # figure is that process's own. Controller phases: N=100 at C=1, 8 and 32;
-# node phases: N=15 at C=1 (every stage maps, formats and mounts for real).
+# node phases: N=15 at C=1 (every stage maps, formats and mounts for real);
+# then the go-ceph building blocks (image open, metadata write, lock) that
+# explain the controller figures. The plugins log at -v=2, as deployed.
 # Extra flags go to csi-bench and win over these defaults (for example
 # --rounds=2, --json, --count=50). Prints csi-bench's table, then checks that
 # nothing is left: no new image in the pool or its trash, no mount (FUSE
@@ -21,7 +23,7 @@ prefix=csibench-$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 # shellcheck source=tests/lib/plugin.sh
 . "$top/tests/lib/plugin.sh"
 
-rbd_() { rbd -c "$CEPH_CONF" --connect-timeout 10 "$@"; }
+rbd_() { timeout 30 rbd -c "$CEPH_CONF" "$@"; }
 images() { rbd_ ls "$TKESTOR_POOL" | sort; }
 trash() { rbd_ trash ls "$TKESTOR_POOL" | sort; }
 
@@ -30,7 +32,7 @@ start_plugin() {
 	local role=$1 mode=$2
 	"$bin/tkestor-csi" --driver=rbd --mode="$mode" --nodeid="bench-$role" \
 		--endpoint="unix://$work/$role.sock" --cluster-config="$TKESTOR_CSI_CONFIG" \
-		--controller-secret-dir="$work/rbd-ctrl-secret" --state-dir="$work/state-$role" \
+		--controller-secret-dir="$work/rbd-ctrl-secret" --state-dir="$work/state-$role" -v=2 \
 		>"$work/$role.log" 2>&1 &
 	pids+=($!)
 	printf -v "pid_$role" %s $!
@@ -80,6 +82,13 @@ echo "tkestor-csi $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?'
 	"controller pid $pid_controller, node pid $pid_node; pool $TKESTOR_POOL had" \
 	"$(wc -l <"$work/images.before") image(s) before the run"
 
+# OSD operations and monitor commits per call, from the daemons' admin sockets.
+perf=()
+for d in osd.0 mon.a; do
+	sock=${TKESTOR_CEPH_DIR:-/nonexistent}/run/$d.asok
+	[ -S "$sock" ] && perf+=("--${d%%.*}-admin-socket=$sock")
+done
+
 rc=0
 "$bin/csi-bench" --endpoint="unix://$work/controller.sock" --node-endpoint="unix://$work/node.sock" \
 	--controller-pid="$pid_controller" --node-pid="$pid_node" \
@@ -87,7 +96,8 @@ rc=0
 	--snapshot-parameters="clusterID=$TKESTOR_CLUSTER_ID" \
 	--secrets-file="$work/rbd-secret.json" --cluster-config="$TKESTOR_CSI_CONFIG" \
 	--count=100 --concurrency=1,8,32 --node-count=15 --node-concurrency=1 \
-	--name-prefix="$prefix" --work-dir="$work/bench" "$@" || rc=$?
+	--phases=volume,snapshot,primitives,node \
+	--name-prefix="$prefix" --work-dir="$work/bench" "${perf[@]}" "$@" || rc=$?
 
 # The pool: every image and trash entry that appeared during the run must be
 # gone again (a driver that purges its trash in the background gets 60 s).

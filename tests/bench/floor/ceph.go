@@ -32,6 +32,7 @@ type CephOptions struct {
 type Ceph struct {
 	conn  *rados.Conn
 	ioctx *rados.IOContext
+	pool  string
 }
 
 // Connect opens the connection with the settings a driver would use.
@@ -66,7 +67,7 @@ func Connect(o CephOptions) (*Ceph, error) {
 		conn.Shutdown()
 		return nil, fmt.Errorf("open pool %s: %w", o.Pool, err)
 	}
-	return &Ceph{conn: conn, ioctx: ioctx}, nil
+	return &Ceph{conn: conn, ioctx: ioctx, pool: o.Pool}, nil
 }
 
 // Close ends the connection.
@@ -128,4 +129,23 @@ func (c *Ceph) RemoveSnapshot(image, snap string) error {
 // ListImages names every image in the pool.
 func (c *Ceph) ListImages() ([]string, error) {
 	return rbd.GetImageNames(c.ioctx)
+}
+
+// PurgeTrash removes trashed images whose name starts with prefix and
+// returns the names it could not remove.
+func (c *Ceph) PurgeTrash(prefix string) ([]string, error) {
+	entries, err := rbd.GetTrashList(c.ioctx)
+	if err != nil {
+		return nil, err
+	}
+	var left []string
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name, prefix) {
+			continue
+		}
+		if err := rbd.TrashRemove(c.ioctx, e.Id, false); err != nil {
+			left = append(left, e.Name)
+		}
+	}
+	return left, nil
 }

@@ -126,3 +126,38 @@ func (s *Sampler) Stop() (Peak, error) {
 	defer s.mu.Unlock()
 	return s.peak, s.err
 }
+
+// CPUTime returns the CPU time (user and system) a process and its
+// waited-for children have used, from /proc/PID/stat.
+func CPUTime(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseCPU(data)
+}
+
+// clockTick is USER_HZ, 100 on every Linux architecture Go supports.
+const clockTick = 10 * time.Millisecond
+
+func parseCPU(data []byte) (time.Duration, error) {
+	// The command name (field 2) may hold spaces: count fields after ')'.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("stat: no command name")
+	}
+	f := bytes.Fields(data[i+1:])
+	// f[0] is field 3 (state); utime, stime, cutime, cstime are 14–17.
+	if len(f) < 15 {
+		return 0, fmt.Errorf("stat: too few fields")
+	}
+	var ticks uint64
+	for _, s := range f[11:15] {
+		n, err := strconv.ParseInt(string(s), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("stat: %w", err)
+		}
+		ticks += uint64(max(n, 0))
+	}
+	return time.Duration(ticks) * clockTick, nil
+}

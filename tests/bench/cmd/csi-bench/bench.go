@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tkestack/tkestor-csi/tests/bench/floor"
 	"github.com/tkestack/tkestor-csi/tests/bench/procstat"
 )
 
@@ -49,6 +50,16 @@ func (b *bench) pidOf(s side, node bool) int {
 	return 0
 }
 
+// cpuPIDOf is the process whose CPU time a phase is charged: the plugin
+// for ours, the benchmark itself for the floor (go-ceph runs in it, and the
+// hand-run commands are its children).
+func (b *bench) cpuPIDOf(s side, node bool) int {
+	if s.name() == sideFloor {
+		return b.selfPID
+	}
+	return b.pidOf(s, node)
+}
+
 func (b *bench) runAll(ctx context.Context) {
 	if b.o.Phases[phaseVolume] || b.o.Phases[phaseSnapshot] {
 		for li, c := range b.o.Concurrency {
@@ -61,6 +72,9 @@ func (b *bench) runAll(ctx context.Context) {
 				}
 			}
 		}
+	}
+	if b.o.Phases[phasePrims] && b.floor != nil && ctx.Err() == nil {
+		b.primitives(ctx)
 	}
 	if b.o.Phases[phaseNode] {
 		for li, c := range b.o.NodeConc {
@@ -76,6 +90,42 @@ func (b *bench) runAll(ctx context.Context) {
 	}
 }
 
+// primitives times each go-ceph building block once per image, on N
+// fresh images, one call at a time.
+func (b *bench) primitives(ctx context.Context) {
+	n := b.o.Count
+	vols := make([]*volume, n)
+	untimed(ctx, n, 8, b.o.Timeout, func(ctx context.Context, i int) {
+		name := fmt.Sprintf("%s-p-%03d", b.o.NamePrefix, i)
+		v, err := b.floor.createVolume(ctx, name)
+		if err != nil {
+			b.ledger.addFailed(b.floor, name)
+			return
+		}
+		vols[i] = v
+		b.ledger.addVol(b.floor, v)
+	})
+	for _, p := range floor.Primitives() {
+		key := resultKey{phase: p.Name, side: sidePrims, conc: 1}
+		b.res.run(ctx, phaseRun{
+			key: key, n: n, cpuPID: b.selfPID, osdSock: b.o.OSDSocket, monSock: b.o.MonSocket,
+			interval: b.o.Sample, timeout: b.o.Timeout,
+			op: func(_ context.Context, i int) error {
+				if vols[i] == nil {
+					return errSkip
+				}
+				return p.Run(b.floor.ceph, vols[i].id)
+			},
+		})
+	}
+	untimed(ctx, n, 8, b.o.Timeout, func(ctx context.Context, i int) {
+		if vols[i] != nil && b.floor.deleteVolume(ctx, vols[i]) == nil {
+			b.ledger.dropVol(vols[i])
+		}
+	})
+	b.progress("go-ceph building blocks measured on %d images", n)
+}
+
 func (b *bench) volName(s side, kind string, c, round, i int) string {
 	tag := "v"
 	if s.name() == sideFloor {
@@ -89,7 +139,8 @@ func (b *bench) phase(ctx context.Context, s side, name string, c, n int, node b
 ) {
 	key := resultKey{phase: name, side: s.name(), conc: c}
 	b.res.run(ctx, phaseRun{
-		key: key, n: n, pid: b.pidOf(s, node),
+		key: key, n: n, pid: b.pidOf(s, node), cpuPID: b.cpuPIDOf(s, node),
+		osdSock: b.o.OSDSocket, monSock: b.o.MonSocket,
 		interval: b.o.Sample, timeout: b.o.Timeout, op: op,
 	})
 	sum := b.res.get(key).rec.Summarize(b.res.get(key).wall)

@@ -169,7 +169,8 @@ func (b *bench) readIdle(idle *idleReadings) (ctrlSt, nodeSt *procstat.Status) {
 	return ctrlSt, nodeSt
 }
 
-// floorLeftovers lists images in the pool that carry this run's prefix.
+// floorLeftovers lists images in the pool that carry this run's prefix,
+// after purging such images from the trash.
 func (b *bench) floorLeftovers() []string {
 	if b.floor == nil {
 		return nil
@@ -183,6 +184,13 @@ func (b *bench) floorLeftovers() []string {
 		if strings.HasPrefix(n, b.o.NamePrefix) {
 			left = append(left, "image "+n)
 		}
+	}
+	trashed, err := b.floor.ceph.PurgeTrash(b.o.NamePrefix)
+	if err != nil {
+		return append(left, "list trash: "+err.Error())
+	}
+	for _, n := range trashed {
+		left = append(left, "trashed image "+n)
 	}
 	return left
 }

@@ -46,6 +46,8 @@ type Options struct {
 	ClusterID     string
 	Pool          string
 	RbdFuse       string
+	OSDSocket     string
+	MonSocket     string
 }
 
 // Phase groups selectable with --phases.
@@ -53,6 +55,9 @@ const (
 	phaseVolume   = "volume"   // CreateVolume and DeleteVolume
 	phaseSnapshot = "snapshot" // CreateSnapshot and DeleteSnapshot
 	phaseNode     = "node"     // stage+publish and unpublish+unstage
+	// phasePrims times go-ceph building blocks (image open, metadata
+	// write, lock) one by one, to explain the controller figures.
+	phasePrims = "primitives"
 )
 
 // provisionerPrefix marks StorageClass keys the external-provisioner
@@ -75,7 +80,7 @@ func parseOptions(args []string) (*Options, error) {
 	fs.IntVar(&o.NodeCount, "node-count", 10, "volumes per node phase (each stage mounts for real)")
 	fs.StringVar(&raw.nodeConc, "node-concurrency", "1", "concurrency levels of the node phase")
 	fs.IntVar(&o.Rounds, "rounds", 1, "rounds per level; ours and the floor alternate which goes first")
-	fs.StringVar(&raw.phases, "phases", "volume,snapshot,node", "phase groups: volume, snapshot, node")
+	fs.StringVar(&raw.phases, "phases", "volume,snapshot,node", "phase groups: volume, snapshot, node, primitives")
 	fs.StringVar(&raw.size, "size", "1Gi", "volume size (bytes, or with Mi/Gi suffix)")
 	fs.StringVar(&raw.params, "parameters", "", "StorageClass parameters, k=v,k=v")
 	fs.StringVar(&raw.paramsFile, "parameters-file", "", "StorageClass parameters, a JSON object")
@@ -99,6 +104,10 @@ func parseOptions(args []string) (*Options, error) {
 	fs.StringVar(&o.ClusterID, "cluster-id", "", "cluster of the floor (default: the clusterID parameter)")
 	fs.StringVar(&o.Pool, "pool", "", "pool of the floor (default: the pool parameter)")
 	fs.StringVar(&o.RbdFuse, "rbd-fuse", "rbd-fuse", "rbd-fuse binary of the floor's mount path")
+	fs.StringVar(&o.OSDSocket, "osd-admin-socket", "",
+		"admin socket of the OSD: count OSD operations per call (a one-OSD test cluster)")
+	fs.StringVar(&o.MonSocket, "mon-admin-socket", "",
+		"admin socket of the monitor: count Paxos commits per call")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -125,7 +134,7 @@ func (o *Options) complete(raw rawOptions) error {
 	}
 	o.Phases = map[string]bool{}
 	for _, p := range strings.Split(raw.phases, ",") {
-		if p != phaseVolume && p != phaseSnapshot && p != phaseNode {
+		if p != phaseVolume && p != phaseSnapshot && p != phaseNode && p != phasePrims {
 			return fmt.Errorf("--phases: unknown phase group %q", p)
 		}
 		o.Phases[p] = true
@@ -171,6 +180,8 @@ func (o *Options) validate() error {
 		return errors.New("the node phase needs --work-dir")
 	case o.Floor && (o.ClusterConfig == "" || o.ClusterID == "" || o.Pool == ""):
 		return errors.New("the floor needs --cluster-config, a cluster ID and a pool (or --floor=false)")
+	case o.Phases[phasePrims] && !o.Floor:
+		return errors.New("the primitives phase needs the floor's connection (--floor)")
 	case o.Floor && floorUser(o.Secrets) == "":
 		return errors.New("the floor needs userID/userKey (or adminID/adminKey) in --secrets-file")
 	}

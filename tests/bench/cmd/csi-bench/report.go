@@ -34,6 +34,14 @@ type row struct {
 	// what it measured.
 	Reference float64 `json:"referenceOpsPerSecond,omitempty"`
 	RefSource string  `json:"referenceSource,omitempty"`
+	// CPUMsPerOp is the CPU time of the charged process (ours: the plugin;
+	// floor: the benchmark and its commands) per call, in milliseconds.
+	CPUMsPerOp float64 `json:"cpuMsPerCall,omitempty"`
+	CPUPID     int     `json:"cpuPID,omitempty"`
+	// OSDOpsPerOp and MonCommitsPerOp are the cluster's OSD operations and
+	// monitor commits per call during the phase.
+	OSDOpsPerOp     *float64 `json:"osdOpsPerCall,omitempty"`
+	MonCommitsPerOp *float64 `json:"monCommitsPerCall,omitempty"`
 	// StepP50Ms are the medians of the parts of a node operation.
 	StepP50Ms map[string]float64 `json:"stepP50Ms,omitempty"`
 }
@@ -107,6 +115,15 @@ func (b *bench) buildRows() []row {
 			}
 		}
 		rw.Reference, rw.RefSource = reference(k)
+		if calls := float64(rw.Ops); calls > 0 {
+			if r.cpuPID > 0 {
+				rw.CPUMsPerOp, rw.CPUPID = float64(r.cpu.Microseconds())/1000/calls, r.cpuPID
+			}
+			if r.cephOK {
+				osd, mon := float64(r.ceph.OSDOps)/calls, float64(r.ceph.MonCommits)/calls
+				rw.OSDOpsPerOp, rw.MonCommitsPerOp = &osd, &mon
+			}
+		}
 		if steps := r.stepP50(); len(steps) > 0 {
 			rw.StepP50Ms = map[string]float64{}
 			for s, d := range steps {
@@ -122,8 +139,8 @@ func (b *bench) buildRows() []row {
 // rowLess orders the table: controller phases by concurrency, then node
 // phases by concurrency; in each, phases in run order, ours before floor.
 func rowLess(a, b row) bool {
-	if na, nb := isNodePhase(a.Phase), isNodePhase(b.Phase); na != nb {
-		return nb
+	if ga, gb := rowGroup(a), rowGroup(b); ga != gb {
+		return ga < gb
 	}
 	if a.Concurrency != b.Concurrency {
 		return a.Concurrency < b.Concurrency
@@ -148,7 +165,21 @@ func phaseRank(p string) int {
 	return len(phaseOrder)
 }
 
-func isNodePhase(p string) bool { return phaseRank(p) >= phaseRank(phCtrlPublish) }
+func isNodePhase(p string) bool {
+	r := phaseRank(p)
+	return r >= phaseRank(phCtrlPublish) && r < len(phaseOrder)
+}
+
+// rowGroup: controller phases, node phases, then go-ceph building blocks.
+func rowGroup(r row) int {
+	switch {
+	case r.Side == sidePrims:
+		return 2
+	case isNodePhase(r.Phase):
+		return 1
+	}
+	return 0
+}
 
 // idleReadings holds the plugin readings taken before and after the run.
 type idleReadings struct {
@@ -298,11 +329,16 @@ func writeTable(w io.Writer, rep *report) {
 		rep.Elapsed)
 	fmt.Fprintf(w, "  floor: %s\n\n", rep.Floor)
 
-	const rowFmt = "%-21s %3s %-5s %7s %7s %8s %8s %8s %6s %6s %5s %7s %4s  %s\n"
+	const rowFmt = "%-21s %3s %-5s %7s %7s %8s %8s %8s %6s %6s %5s %7s %4s %6s %6s %5s  %s\n"
 	fmt.Fprintf(w, rowFmt, "PHASE", "C", "SIDE", "OK/N", "OPS/S", "P50ms", "P99ms", "MAXms",
-		"OPS×FL", "P50×FL", "REF/S", "RSS-MiB", "THR", "ERRORS")
+		"OPS×FL", "P50×FL", "REF/S", "RSS-MiB", "THR", "CPUms", "OSDops", "MONc", "ERRORS")
 	prevNode, prevC := false, 0
+	var prims []row
 	for i, r := range rep.Rows {
+		if r.Side == sidePrims {
+			prims = append(prims, r)
+			continue
+		}
 		if i > 0 && (isNodePhase(r.Phase) != prevNode || r.Concurrency != prevC) {
 			fmt.Fprintln(w)
 		}
@@ -310,9 +346,11 @@ func writeTable(w io.Writer, rep *report) {
 		fmt.Fprintf(w, rowFmt, r.Phase, fmt.Sprint(r.Concurrency), r.Side, fmt.Sprintf("%d/%d", r.OK, r.Ops),
 			fmt.Sprintf("%.1f", r.OpsPerS), fmt.Sprintf("%.1f", r.P50Ms), fmt.Sprintf("%.1f", r.P99Ms),
 			fmt.Sprintf("%.1f", r.MaxMs), ratio(r.OpsVsFloor), ratio(r.P50VsFloor), orDash(r.Reference, "%.0f"),
-			orDash(r.PeakRSSMiB, "%.1f"), orDash(float64(r.PeakThreads), "%.0f"), errText(r.Errors))
+			orDash(r.PeakRSSMiB, "%.1f"), orDash(float64(r.PeakThreads), "%.0f"), orDash(r.CPUMsPerOp, "%.1f"),
+			perCall(r.OSDOpsPerOp), perCall(r.MonCommitsPerOp), errText(r.Errors))
 	}
 
+	writePrims(w, prims)
 	writeSteps(w, rep.Rows)
 	writeProcesses(w, rep.Processes)
 	if len(rep.Checks) > 0 {
@@ -333,6 +371,22 @@ func writeTable(w io.Writer, rep *report) {
 		for _, l := range rep.Leftovers {
 			fmt.Fprintln(w, "  "+l)
 		}
+	}
+}
+
+// writePrims prints the go-ceph building blocks, the units the controller
+// figures can be read in.
+func writePrims(w io.Writer, prims []row) {
+	if len(prims) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\ngo-ceph building blocks, one call at a time on an existing image (same connection as the floor):")
+	const f = "  %-20s %8s %8s %8s %7s %7s %6s  %s\n"
+	fmt.Fprintf(w, f, "CALL", "OK/N", "P50ms", "P99ms", "CPUms", "OSDops", "MONc", "ERRORS")
+	for _, r := range prims {
+		fmt.Fprintf(w, f, r.Phase, fmt.Sprintf("%d/%d", r.OK, r.Ops), fmt.Sprintf("%.2f", r.P50Ms),
+			fmt.Sprintf("%.2f", r.P99Ms), orDash(r.CPUMsPerOp, "%.2f"), perCall(r.OSDOpsPerOp),
+			perCall(r.MonCommitsPerOp), errText(r.Errors))
 	}
 }
 
@@ -406,6 +460,13 @@ func writeErrors(w io.Writer, rows []row) {
 				truncate(r.ErrorMsg[c], 300))
 		}
 	}
+}
+
+func perCall(x *float64) string {
+	if x == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", *x)
 }
 
 func ratio(x float64) string {

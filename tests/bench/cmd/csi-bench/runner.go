@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tkestack/tkestor-csi/tests/bench/cephperf"
 	"github.com/tkestack/tkestor-csi/tests/bench/procstat"
 	"github.com/tkestack/tkestor-csi/tests/bench/stats"
 )
@@ -27,6 +28,8 @@ const (
 const (
 	sideOurs  = "ours"
 	sideFloor = "floor"
+	// sidePrims marks the go-ceph building-block rows.
+	sidePrims = "go-ceph"
 )
 
 // Steps of ours' node operations.
@@ -55,6 +58,13 @@ type result struct {
 	pid   int
 	mu    sync.Mutex
 	steps map[string][]time.Duration
+	// cpu is the CPU time cpuPID used during the phase (children included).
+	cpu    time.Duration
+	cpuPID int
+	// ceph counts OSD operations and monitor commits during the phase
+	// (the whole cluster's: other clients' work shows up too).
+	ceph   cephperf.Counters
+	cephOK bool
 }
 
 func (r *result) addSteps(s steps) {
@@ -106,6 +116,9 @@ type phaseRun struct {
 	key      resultKey
 	n        int
 	pid      int
+	cpuPID   int
+	osdSock  string
+	monSock  string
 	interval time.Duration
 	timeout  time.Duration
 	op       func(ctx context.Context, i int) error
@@ -119,6 +132,8 @@ func (rs *results) run(ctx context.Context, p phaseRun) {
 	if p.pid > 0 {
 		sampler = procstat.Start(p.pid, p.interval)
 	}
+	cpu0, cpuErr := procstat.CPUTime(p.cpuPID)
+	ceph0, cephErr := cephperf.Read(p.osdSock, p.monSock)
 	work := make(chan int)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -144,10 +159,22 @@ func (rs *results) run(ctx context.Context, p phaseRun) {
 	close(work)
 	wg.Wait()
 	wall := time.Since(start)
+	cpu1, cpuErr1 := procstat.CPUTime(p.cpuPID)
+	ceph1, cephErr1 := cephperf.Read(p.osdSock, p.monSock)
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.wall += wall
+	if p.cpuPID > 0 && cpuErr == nil && cpuErr1 == nil {
+		r.cpu += cpu1 - cpu0
+		r.cpuPID = p.cpuPID
+	}
+	if (p.osdSock != "" || p.monSock != "") && cephErr == nil && cephErr1 == nil {
+		d := ceph1.Sub(ceph0)
+		r.ceph.OSDOps += d.OSDOps
+		r.ceph.MonCommits += d.MonCommits
+		r.cephOK = true
+	}
 	if sampler != nil {
 		peak, _ := sampler.Stop()
 		r.pid = p.pid
