@@ -59,7 +59,9 @@ func mountCap(mode csi.VolumeCapability_AccessMode_Mode) *csi.VolumeCapability {
 	}
 }
 
-func rwx() *csi.VolumeCapability { return mountCap(csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER) }
+func rwx() *csi.VolumeCapability {
+	return mountCap(csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER)
+}
 
 func createReq(name string, params map[string]string, bytes int64) *csi.CreateVolumeRequest {
 	return &csi.CreateVolumeRequest{
