@@ -12,6 +12,15 @@ import (
 // loopDevicesFor returns the loop devices whose backing file is file, read
 // from /sys/block/loop*/loop/backing_file.
 func loopDevicesFor(file string) ([]string, error) {
+	return loopDevicesMatching(func(backing string) bool { return backing == file })
+}
+
+// loopDevicesUnder returns the loop devices backed by a file in dir.
+func loopDevicesUnder(dir string) ([]string, error) {
+	return loopDevicesMatching(func(backing string) bool { return filepath.Dir(backing) == dir })
+}
+
+func loopDevicesMatching(match func(backing string) bool) ([]string, error) {
 	dirs, err := filepath.Glob("/sys/block/loop*")
 	if err != nil {
 		return nil, err
@@ -25,7 +34,7 @@ func loopDevicesFor(file string) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read loop backing file: %w", err)
 		}
-		if strings.TrimSpace(string(b)) == file {
+		if match(strings.TrimSpace(string(b))) {
 			devs = append(devs, "/dev/"+filepath.Base(d))
 		}
 	}

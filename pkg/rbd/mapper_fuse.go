@@ -128,13 +128,31 @@ func (f *fuseMapper) liveMount(mnt string) (bool, error) {
 	if err != nil || e == nil {
 		return false, err
 	}
-	if mount.IsCorruptedMount(mnt) || e.FsType != fuseFsType {
-		if err := f.mounter.Unmount(mnt); err != nil {
-			return false, fmt.Errorf("unmount dead rbd-fuse at %s: %w", mnt, err)
-		}
-		return false, nil
+	if e.FsType == fuseFsType && fuseAlive(filepath.Dir(mnt), mnt) {
+		return true, nil
 	}
-	return true, nil
+	// Loop devices still over the dead mount's file go first, or the
+	// unmount finds the mount busy.
+	loops, err := loopDevicesUnder(mnt)
+	if err != nil {
+		return false, err
+	}
+	for _, dev := range loops {
+		if out, err := f.exec.Command("losetup", "-d", dev).CombinedOutput(); err != nil {
+			return false, fmt.Errorf("losetup -d %s: %w: %s", dev, err, redact(out, ""))
+		}
+	}
+	if err := f.unmountFuse(context.Background(), mnt); err != nil {
+		return false, fmt.Errorf("unmount dead rbd-fuse at %s: %w", mnt, err)
+	}
+	return false, nil
+}
+
+// fuseAlive reports whether the rbd-fuse serving mnt still runs. A dead
+// daemon is not always visible through stat (the kernel may answer from
+// its attribute cache), so the process is looked for as well.
+func fuseAlive(workDir, mnt string) bool {
+	return len(fuseProcesses(workDir)) > 0 && !mount.IsCorruptedMount(mnt)
 }
 
 // startFuse writes the conf and keyring (0600) and starts rbd-fuse, which
@@ -266,7 +284,7 @@ func (f *fuseMapper) Check(_ context.Context, m *Mapping) error {
 	} else if e == nil || e.FsType != fuseFsType {
 		return fmt.Errorf("%w: rbd-fuse is not mounted at %s", ErrMappingGone, mnt)
 	}
-	if mount.IsCorruptedMount(mnt) {
+	if !fuseAlive(m.WorkDir, mnt) {
 		return fmt.Errorf("%w: rbd-fuse for %s is not running", ErrMappingGone, m.Spec)
 	}
 	backing, err := loopBackingFile(m.Device)

@@ -98,7 +98,13 @@ func newITVolume(t *testing.T, env *cephEnv, name, fsType string, block bool, si
 		t.Fatal(err)
 	}
 	vid := newVolumeID(KindVolume, env.clusterID, pid, name+"-"+randSuffix(t))
-	if err := librbd.CreateImage(ioctx, vid.Image, size, librbd.NewRbdImageOptions()); err != nil {
+	// layering only, the driver's default features: no exclusive lock.
+	opts := librbd.NewRbdImageOptions()
+	defer opts.Destroy()
+	if err := opts.SetUint64(librbd.ImageOptionFeatures, librbd.FeatureLayering); err != nil {
+		t.Fatal(err)
+	}
+	if err := librbd.CreateImage(ioctx, vid.Image, size, opts); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
