@@ -3,6 +3,7 @@ package rbd
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"k8s.io/klog/v2"
@@ -124,6 +125,11 @@ func (cs *ControllerServer) lease(s *session, op string, refs ...imageRef) (leas
 		ls = append(ls, l)
 	}
 	return ls, nil
+}
+
+// observe records one backend operation in the metrics (nil: nothing).
+func (cs *ControllerServer) observe(operation string, start time.Time, err *error) {
+	cs.opts.Metrics.ObserveBackend("rbd."+operation, start, *err)
 }
 
 func missing(field string) error {

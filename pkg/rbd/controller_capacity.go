@@ -72,7 +72,9 @@ func capacityScope(params map[string]string) (string, string, error) {
 }
 
 // poolAvail returns max_avail of pool (any pool: the largest, when "").
-func (cs *ControllerServer) poolAvail(ctx context.Context, info ClusterInfo, creds Credentials, pool string) (int64, bool, error) {
+func (cs *ControllerServer) poolAvail(
+	ctx context.Context, info ClusterInfo, creds Credentials, pool string,
+) (int64, bool, error) {
 	s, err := cs.sessionFor(ctx, info, creds)
 	if err != nil {
 		return 0, false, err

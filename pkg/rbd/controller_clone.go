@@ -36,7 +36,9 @@ type createPlan struct {
 	size       uint64
 }
 
-func (cs *ControllerServer) planCreate(s *session, cr *createRequest, target imageRef, src *imageRef) (*createPlan, error) {
+func (cs *ControllerServer) planCreate(
+	s *session, cr *createRequest, target imageRef, src *imageRef,
+) (*createPlan, error) {
 	p := &createPlan{s: s, cr: cr, target: target, src: src}
 	if src == nil {
 		var err error

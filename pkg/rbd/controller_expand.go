@@ -2,6 +2,7 @@ package rbd
 
 import (
 	"context"
+	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"k8s.io/klog/v2"
@@ -44,7 +45,10 @@ func (cs *ControllerServer) ControllerExpandVolume(
 	}, nil
 }
 
-func (cs *ControllerServer) expand(ctx context.Context, id VolumeID, secrets map[string]string, size uint64) (uint64, error) {
+func (cs *ControllerServer) expand(
+	ctx context.Context, id VolumeID, secrets map[string]string, size uint64,
+) (_ uint64, err error) {
+	defer cs.observe("expand", time.Now(), &err)
 	s, err := cs.openSession(ctx, id.ClusterID, secrets)
 	if err != nil {
 		return 0, err

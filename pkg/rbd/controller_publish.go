@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	librbd "github.com/ceph/go-ceph/rbd"
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -78,7 +79,7 @@ func (cs *ControllerServer) ControllerPublishVolume(
 	}
 	defer cs.locks.Release(key)
 
-	err = cs.withImage(ctx, id, req.GetSecrets(), "ControllerPublishVolume", func(s *session, ref imageRef, info imageInfo) error {
+	err = cs.withImage(ctx, id, req.GetSecrets(), "ControllerPublishVolume", func(ref imageRef, info imageInfo) error {
 		if info.state != stateCommitted {
 			return notFoundErr(ref)
 		}
@@ -158,7 +159,7 @@ func (cs *ControllerServer) ControllerUnpublishVolume(
 	}
 	defer cs.locks.Release(key)
 
-	err = cs.withImage(ctx, id, req.GetSecrets(), "ControllerUnpublishVolume", func(s *session, ref imageRef, info imageInfo) error {
+	err = cs.withImage(ctx, id, req.GetSecrets(), "ControllerUnpublishVolume", func(ref imageRef, info imageInfo) error {
 		return removeAttachments(ref, info, req.GetNodeId())
 	})
 	if err != nil && !errors.Is(err, ErrVolumeNotFound) {
@@ -196,8 +197,9 @@ func removeAttachments(ref imageRef, info imageInfo, node string) error {
 // runs fn with what inspect found.
 func (cs *ControllerServer) withImage(
 	ctx context.Context, id VolumeID, secrets map[string]string, opName string,
-	fn func(s *session, ref imageRef, info imageInfo) error,
-) error {
+	fn func(ref imageRef, info imageInfo) error,
+) (err error) {
+	defer cs.observe(opName, time.Now(), &err)
 	s, err := cs.openSession(ctx, id.ClusterID, secrets)
 	if err != nil {
 		return err
@@ -219,5 +221,5 @@ func (cs *ControllerServer) withImage(
 	if err := ls.check(); err != nil {
 		return err
 	}
-	return fn(s, ref, info)
+	return fn(ref, info)
 }

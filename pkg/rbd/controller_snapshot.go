@@ -94,7 +94,10 @@ func validateCreateSnapshot(req *csi.CreateSnapshotRequest) (VolumeID, error) {
 }
 
 // snapshot locks the source and the snapshot image and makes the snapshot.
-func (cs *ControllerServer) snapshot(ctx context.Context, s *session, name string, src imageRef) (*csi.Snapshot, error) {
+func (cs *ControllerServer) snapshot(
+	ctx context.Context, s *session, name string, src imageRef,
+) (_ *csi.Snapshot, err error) {
+	defer cs.observe("create_snapshot", time.Now(), &err)
 	target := imageRef{id: newVolumeID(KindSnapshot, src.id.ClusterID, src.id.PoolID, name), pool: src.pool, io: src.io}
 	keys := []string{target.lockKey(), src.lockKey()}
 	if err := cs.tryLock("snapshot image "+target.id.Image, keys...); err != nil {
@@ -138,7 +141,8 @@ func ensureSnapshot(o *op, s *session, name string, target, src imageRef) (image
 		return imageInfo{}, fmt.Errorf("%w: image %s/%s belongs to snapshot name %q, not %q",
 			ErrCorrupt, target.pool, target.id.Image, info.record.Name, name)
 	case info.state == stateCommitted && info.record.Source != source:
-		return imageInfo{}, fmt.Errorf("%w: snapshot %q exists with source %q", ErrNameConflict, name, info.record.Source)
+		return imageInfo{}, fmt.Errorf("%w: snapshot %q exists with source %q",
+			ErrNameConflict, name, info.record.Source)
 	case info.state == stateCommitted:
 		return info, nil
 	case info.state == stateRecorded && (info.record.Name != name || info.record.Source != source):

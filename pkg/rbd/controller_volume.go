@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"k8s.io/klog/v2"
@@ -131,7 +132,8 @@ func decodeContentSource(src *csi.VolumeContentSource, clusterID string) (*conte
 		return nil, nil
 	case src.GetSnapshot() != nil:
 		if id, err = DecodeSnapshotID(src.GetSnapshot().GetSnapshotId()); err != nil {
-			return nil, fmt.Errorf("%w: source snapshot %q: %v", ErrSnapshotNotFound, src.GetSnapshot().GetSnapshotId(), err)
+			return nil, fmt.Errorf("%w: source snapshot %q: %v",
+				ErrSnapshotNotFound, src.GetSnapshot().GetSnapshotId(), err)
 		}
 	case src.GetVolume() != nil:
 		if id, err = DecodeVolumeID(src.GetVolume().GetVolumeId()); err != nil {
@@ -184,7 +186,8 @@ func (cr *createRequest) fits(size uint64) bool {
 }
 
 // provision resolves, locks and makes (or finds) the volume.
-func (cs *ControllerServer) provision(ctx context.Context, s *session, cr *createRequest) (*csi.Volume, error) {
+func (cs *ControllerServer) provision(ctx context.Context, s *session, cr *createRequest) (_ *csi.Volume, err error) {
+	defer cs.observe("create_volume", time.Now(), &err)
 	target, src, err := cs.resolveCreate(s, cr)
 	if err != nil {
 		return nil, err
@@ -252,7 +255,9 @@ func (cs *ControllerServer) resolveCreate(s *session, cr *createRequest) (imageR
 
 // ensureVolume drives the image to the committed state from wherever a
 // previous attempt stopped, and returns its size.
-func (cs *ControllerServer) ensureVolume(o *op, s *session, cr *createRequest, target imageRef, src *imageRef) (uint64, error) {
+func (cs *ControllerServer) ensureVolume(
+	o *op, s *session, cr *createRequest, target imageRef, src *imageRef,
+) (uint64, error) {
 	info, err := inspect(target)
 	if err != nil {
 		return 0, err
@@ -288,7 +293,8 @@ func checkExisting(cr *createRequest, target imageRef, info imageInfo) (uint64, 
 		return 0, fmt.Errorf("%w: image %s/%s belongs to volume name %q, not %q",
 			ErrCorrupt, target.pool, target.id.Image, info.record.Name, cr.name)
 	case info.record.Source != cr.source.String():
-		return 0, fmt.Errorf("%w: volume %q exists with content source %q", ErrNameConflict, cr.name, info.record.Source)
+		return 0, fmt.Errorf("%w: volume %q exists with content source %q",
+			ErrNameConflict, cr.name, info.record.Source)
 	case !cr.fits(info.size):
 		return 0, fmt.Errorf("%w: volume %q exists with %d bytes, outside the requested range",
 			ErrNameConflict, cr.name, info.size)
@@ -332,7 +338,10 @@ func (cs *ControllerServer) DeleteVolume(
 }
 
 // deleteByID is DeleteVolume and DeleteSnapshot after decoding.
-func (cs *ControllerServer) deleteByID(ctx context.Context, id VolumeID, secrets map[string]string, opName string) error {
+func (cs *ControllerServer) deleteByID(
+	ctx context.Context, id VolumeID, secrets map[string]string, opName string,
+) (err error) {
+	defer cs.observe(opName, time.Now(), &err)
 	key := imageRef{id: id}.lockKey()
 	if err := cs.tryLock(opName+" "+id.String(), key); err != nil {
 		return err

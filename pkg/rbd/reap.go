@@ -158,7 +158,8 @@ func removeOwnSnaps(img *librbd.Image, ref imageRef) error {
 			continue
 		}
 		if !isDriverName(sn.Name) {
-			return fmt.Errorf("%w: %s/%s has snapshot %q; remove it first", ErrHasSnapshots, ref.pool, ref.id.Image, sn.Name)
+			return fmt.Errorf("%w: %s/%s has snapshot %q; remove it first",
+				ErrHasSnapshots, ref.pool, ref.id.Image, sn.Name)
 		}
 		if err := img.GetSnapshot(sn.Name).Remove(); err != nil && !isNotFound(err) {
 			return fmt.Errorf("remove snapshot %s/%s@%s: %w", ref.pool, ref.id.Image, sn.Name, err)
@@ -179,7 +180,8 @@ func reapParents(s *session, link *parentLink) {
 	for depth := 0; link != nil && link.trash && depth < maxCloneDepth+16; depth++ {
 		grand, err := parentOfID(s, link)
 		if err != nil {
-			klog.V(4).InfoS("Cannot read parent of trashed image", "pool", link.pool, "imageID", link.imageID, "err", err)
+			klog.V(4).InfoS("Cannot read parent of trashed image",
+				"pool", link.pool, "imageID", link.imageID, "err", err)
 			return
 		}
 		if !purgeTrashed(s, link.pool, link.imageID, link.name) {

@@ -48,7 +48,8 @@ func (cs *ControllerServer) credentials(secrets map[string]string) (Credentials,
 		return CredentialsFromSecrets(secrets)
 	}
 	if cs.opts.ControllerSecretDir == "" {
-		return Credentials{}, fmt.Errorf("%w: the request carries no secrets (%s/%s) and no controller credentials are configured",
+		return Credentials{}, fmt.Errorf(
+			"%w: the request carries no secrets (%s/%s) and no controller credentials are configured",
 			ErrMissingCredentials, secretUserID, secretUserKey)
 	}
 	return credentialsFromDir(cs.opts.ControllerSecretDir)
@@ -62,7 +63,8 @@ func (s *session) ioctx(pool string) (*rados.IOContext, error) {
 	io, err := s.conn.OpenIOContext(pool)
 	if err != nil {
 		if isNotFound(err) || errors.Is(err, rados.ErrNotFound) {
-			return nil, fmt.Errorf("%w: pool %q does not exist in cluster %q", ErrPoolNotFound, pool, s.cluster.ClusterID)
+			return nil, fmt.Errorf("%w: pool %q does not exist in cluster %q",
+				ErrPoolNotFound, pool, s.cluster.ClusterID)
 		}
 		return nil, fmt.Errorf("open pool %q: %w", pool, err)
 	}

@@ -89,7 +89,8 @@ func newVolumeID(kind IDKind, clusterID string, poolID int64, name string) Volum
 
 // String encodes the ID.
 func (v VolumeID) String() string {
-	return fmt.Sprintf("%s-%c-%02x-%s-%016x-%s", idVersion, byte(v.Kind), len(v.ClusterID), v.ClusterID, v.PoolID, v.Hash)
+	return fmt.Sprintf("%s-%c-%02x-%s-%016x-%s",
+		idVersion, byte(v.Kind), len(v.ClusterID), v.ClusterID, v.PoolID, v.Hash)
 }
 
 // DecodeVolumeID strictly decodes a volume ID.
