@@ -88,6 +88,8 @@ type itVolume struct {
 	target  string
 	block   bool
 	fsType  string
+	// mode defaults to SINGLE_NODE_WRITER.
+	mode csi.VolumeCapability_AccessMode_Mode
 }
 
 func newITVolume(t *testing.T, env *cephEnv, name, fsType string, block bool, size uint64) *itVolume {
@@ -136,6 +138,9 @@ func randSuffix(t *testing.T) string {
 
 func (v *itVolume) capability() *csi.VolumeCapability {
 	mode := &csi.VolumeCapability_AccessMode{Mode: csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER}
+	if v.mode != csi.VolumeCapability_AccessMode_UNKNOWN {
+		mode.Mode = v.mode
+	}
 	if v.block {
 		return &csi.VolumeCapability{AccessType: &csi.VolumeCapability_Block{
 			Block: &csi.VolumeCapability_BlockVolume{}}, AccessMode: mode}
@@ -195,6 +200,7 @@ func (v *itVolume) teardown(t *testing.T) {
 		if err == nil || errors.Is(err, librbd.ErrNotFound) {
 			return
 		}
+		t.Logf("remove image %s: %v (retrying)", v.image, err)
 		if time.Now().After(deadline) {
 			t.Errorf("remove image %s: %v", v.image, err)
 			return
