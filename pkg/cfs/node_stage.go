@@ -178,19 +178,26 @@ func (ns *NodeServer) mountRecord(ctx context.Context, rec *stageRecord, rule ac
 }
 
 // endClient unmounts the staging path (if it is the volume's) and ends
-// its client, even when ctx is already done. The second unmount catches
-// a daemon that mounted after the first look.
+// its client, even when ctx is already done. A client that had mounted
+// gets time to exit after the unmount; one that never did is killed at
+// once. The second unmount catches a daemon that mounted after the first
+// look.
 func (ns *NodeServer) endClient(ctx context.Context, rec *stageRecord) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	logger := klog.FromContext(ctx)
-	if err := ns.unmountVolume(rec.StagingPath, rec.VolName); err != nil {
+	unmounted, err := ns.unmountVolume(rec.StagingPath, rec.VolName)
+	if err != nil {
 		logger.Error(err, "Cleanup: unmount failed", "stagingPath", rec.StagingPath)
 	}
-	if err := ns.client.Stop(ctx, rec.ConfigFile, clientExitGrace); err != nil {
+	grace := time.Duration(0)
+	if unmounted {
+		grace = clientExitGrace
+	}
+	if err := ns.client.Stop(ctx, rec.ConfigFile, grace); err != nil {
 		logger.Error(err, "Cleanup: client did not end", "volumeID", rec.VolumeID)
 	}
-	if err := ns.unmountVolume(rec.StagingPath, rec.VolName); err != nil {
+	if _, err := ns.unmountVolume(rec.StagingPath, rec.VolName); err != nil {
 		logger.Error(err, "Cleanup: unmount failed", "stagingPath", rec.StagingPath)
 	}
 }

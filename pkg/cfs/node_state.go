@@ -97,17 +97,18 @@ func isVolumeMount(e *mount.Entry, volName string) bool {
 	return e.Source == "cubefs-"+volName || e.Source == "chubaofs-"+volName
 }
 
-// unmountVolume unmounts path if it is a (live or dead) mount of volName.
-func (ns *NodeServer) unmountVolume(path, volName string) error {
+// unmountVolume unmounts path if it is a (live or dead) mount of volName
+// and reports whether it did.
+func (ns *NodeServer) unmountVolume(path, volName string) (bool, error) {
 	st, _, err := ns.stateOf(path, volName)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if st != mountedLive && st != mountedDead {
-		return nil
+		return false, nil
 	}
 	if err := ns.mounter.Unmount(path); err != nil {
-		return fmt.Errorf("unmount %s: %w", path, err)
+		return false, fmt.Errorf("unmount %s: %w", path, err)
 	}
-	return nil
+	return true, nil
 }

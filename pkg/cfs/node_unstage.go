@@ -45,7 +45,7 @@ func (ns *NodeServer) NodeUnstageVolume(
 			return nil, toStatus(err)
 		}
 	}
-	if err := ns.unmountVolume(rec.StagingPath, rec.VolName); err != nil {
+	if _, err := ns.unmountVolume(rec.StagingPath, rec.VolName); err != nil {
 		return nil, toStatus(err)
 	}
 	if err := ns.client.Stop(ctx, rec.ConfigFile, clientExitGrace); err != nil {
