@@ -14,7 +14,7 @@ work=$(mktemp -d /var/tmp/tkestor-sanity-$driver.XXXXXX)
 chmod 700 "$work"
 # shellcheck source=tests/lib/plugin.sh
 . "$top/tests/lib/plugin.sh"
-trap 'stop_all; rm -rf "$work"' EXIT
+trap 'stop_all; [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
 
 node=sanity-node
 if [ "$driver" = rbd ]; then
@@ -42,7 +42,7 @@ rc=0
 	--csi.stagingdir="$work/staging" --csi.mountdir="$work/mount" \
 	--csi.testvolumeparameters="$work/params.yaml" --csi.secrets="$work/$driver-secrets.yaml" \
 	--csi.testvolumesize=$((1 << 30)) --csi.testvolumeexpandsize=$((2 << 30)) \
-	--ginkgo.timeout=40m >"$work/sanity.log" 2>&1 || rc=$?
+	--ginkgo.timeout=40m --ginkgo.no-color >"$work/sanity.log" 2>&1 || rc=$?
 
 grep -E '^(Ran [0-9]+ of [0-9]+ Specs|SUCCESS!|FAIL!)' "$work/sanity.log" || true
 if [ $rc -ne 0 ]; then
