@@ -9,6 +9,7 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	utilexec "k8s.io/utils/exec"
 
+	"github.com/tkestack/tkestor-csi/pkg/common/failpoint"
 	"github.com/tkestack/tkestor-csi/pkg/common/locks"
 	"github.com/tkestack/tkestor-csi/pkg/common/mount"
 	"github.com/tkestack/tkestor-csi/pkg/common/noderecord"
@@ -32,6 +33,8 @@ type NodeServer struct {
 	conns *connCache
 	// watch lists image watchers (nil: client addresses are not recorded).
 	watch watcherLister
+	// hit marks a step boundary (failpoint.Hit; crash tests replace it).
+	hit func(point string)
 }
 
 var _ csi.NodeServer = (*NodeServer)(nil)
@@ -112,6 +115,7 @@ func newNodeServerWith(
 		},
 		resolver: resolver,
 		owner:    noOwnership{},
+		hit:      failpoint.Hit,
 	}, nil
 }
 

@@ -90,6 +90,8 @@ type itVolume struct {
 	fsType  string
 	// mode defaults to SINGLE_NODE_WRITER.
 	mode csi.VolumeCapability_AccessMode_Mode
+	// data is what prime wrote, for checkData.
+	data []byte
 }
 
 func newITVolume(t *testing.T, env *cephEnv, name, fsType string, block bool, size uint64) *itVolume {
@@ -110,19 +112,31 @@ func newITVolume(t *testing.T, env *cephEnv, name, fsType string, block bool, si
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	ns, err := newNodeServerWith(Options{NodeID: "it-node", StateDir: filepath.Join(dir, "state"),
-		ClusterConfig: env.clusterConfig}, mount.New(), utilexec.New(), nil)
+	v := &itVolume{env: env, ioctx: ioctx, id: vid.String(), image: vid.Image, dir: dir,
+		staging: filepath.Join(dir, "staging"), target: filepath.Join(dir, "pod", "volume"),
+		block: block, fsType: fsType}
+	v.restart(t)
+	t.Cleanup(func() { v.teardown(t); v.ns.close() })
+	return v
+}
+
+// restart replaces the node server by a new one over the same state
+// directory, as a restarted plugin process would be.
+func (v *itVolume) restart(t *testing.T) {
+	t.Helper()
+	opts := Options{NodeID: "it-node", StateDir: filepath.Join(v.dir, "state"), ClusterConfig: v.env.clusterConfig}
+	resolver, err := newVolumeResolver(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ns.resolver, err = newVolumeResolver(Options{ClusterConfig: env.clusterConfig}); err != nil {
+	ns, err := newNodeServerWith(opts, mount.New(), utilexec.New(), resolver)
+	if err != nil {
 		t.Fatal(err)
 	}
-	v := &itVolume{env: env, ns: ns, ioctx: ioctx, id: vid.String(), image: vid.Image, dir: dir,
-		staging: filepath.Join(dir, "staging"), target: filepath.Join(dir, "pod", "volume"),
-		block: block, fsType: fsType}
-	t.Cleanup(func() { v.teardown(t); ns.close() })
-	return v
+	if v.ns != nil {
+		v.ns.close()
+	}
+	v.ns = ns
 }
 
 func ioctxPoolID(ioctx *rados.IOContext) (int64, error) {

@@ -8,7 +8,6 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"k8s.io/klog/v2"
 
-	"github.com/tkestack/tkestor-csi/pkg/common/failpoint"
 	"github.com/tkestack/tkestor-csi/pkg/common/mount"
 )
 
@@ -178,7 +177,7 @@ func (ns *NodeServer) stage(ctx context.Context, rec *stageRecord, spec *stageSp
 		return err
 	}
 	undo.push("remove record", func(context.Context) error { return ns.records.Remove(rec.VolumeID) })
-	failpoint.Hit("rbd-stage-recorded")
+	ns.hit(FPStageAfterRecord)
 
 	if err := ns.owner.claim(ctx, rec, spec); err != nil {
 		return err
@@ -196,12 +195,13 @@ func (ns *NodeServer) stage(ctx context.Context, rec *stageRecord, spec *stageSp
 	if err := ns.saveRecord(rec); err != nil {
 		return err
 	}
-	failpoint.Hit("rbd-stage-mapped")
+	ns.hit(FPStageAfterMap)
 
 	if err := ns.mountStage(ctx, rec, spec, c); err != nil {
 		return err
 	}
 	undo.push("unmount", func(context.Context) error { return ns.mounter.CleanupMountPoint(rec.stagePoint()) })
+	ns.hit(FPStageAfterMount)
 	rec.Staged = true
 	return ns.saveRecord(rec)
 }
@@ -259,6 +259,7 @@ func (ns *NodeServer) teardownStage(ctx context.Context, rec *stageRecord) error
 	if err := ns.mounter.CleanupMountPoint(rec.stagePoint()); err != nil {
 		return err
 	}
+	ns.hit(FPUnstageAfterUmount)
 	m, err := ns.mapperFor(rec.Mapper)
 	if err != nil {
 		return err

@@ -6,8 +6,6 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"k8s.io/klog/v2"
-
-	"github.com/tkestack/tkestor-csi/pkg/common/failpoint"
 )
 
 // NodeUnstageVolume unmounts the staging path, unmaps the image, releases
@@ -54,7 +52,7 @@ func (ns *NodeServer) unstage(ctx context.Context, rec *stageRecord) error {
 	if err := ns.teardownStage(ctx, rec); err != nil {
 		return err
 	}
-	failpoint.Hit("rbd-unstage-unmapped")
+	ns.hit(FPUnstageAfterUnmap)
 	if err := ns.owner.release(ctx, rec); err != nil {
 		return err
 	}
