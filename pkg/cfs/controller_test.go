@@ -217,9 +217,18 @@ func TestDeleteVolume(t *testing.T) {
 				}
 			}
 			// Re-creating the name while the master holds it is refused,
-			// with nothing made.
+			// clearly, and without asking the master to create anything.
+			before := len(tc.emu.Requests())
 			_, err = cs.CreateVolume(ctx, createReq("pvc-del", tc.params(), gi))
 			wantCode(t, err, codes.FailedPrecondition)
+			if !strings.Contains(err.Error(), "marked for deletion") {
+				t.Errorf("message does not say why: %v", err)
+			}
+			for _, r := range tc.emu.Requests()[before:] {
+				if r.Path != "/admin/getVol" {
+					t.Errorf("re-create sent %s", r.Path)
+				}
+			}
 			if _, err := tc.emu.CompleteDeletions(); err != nil {
 				t.Fatal(err)
 			}
@@ -231,6 +240,18 @@ func TestDeleteVolume(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestCreateVolumeTooFewDataNodes(t *testing.T) {
+	t.Parallel()
+	tc := newTestCluster(t, emulator.Options{DataNodes: 1, PurgeAfter: time.Hour})
+	cs := newTestController(t, server.ModeController)
+	ctx := context.Background()
+	_, err := cs.CreateVolume(ctx, createReq("pvc-small", tc.params(), gi))
+	wantCode(t, err, codes.ResourceExhausted)
+	// The master keeps the half-made volume marked until it purges it.
+	_, err = cs.CreateVolume(ctx, createReq("pvc-small", tc.params(), gi))
+	wantCode(t, err, codes.FailedPrecondition)
 }
 
 func TestDeleteVolumeEdges(t *testing.T) {

@@ -288,3 +288,32 @@ func TestNodeSubdir(t *testing.T) {
 		t.Errorf("left mounted: %+v", e)
 	}
 }
+
+func TestNodeReadOnlyStaging(t *testing.T) {
+	t.Parallel()
+	env := newNodeEnv(t, emulator.Options{})
+	ns := env.node(t, "node-a", t.TempDir())
+	vol := env.volume(t, "pvc-rox", nil)
+	staging, target, _ := paths(t)
+	ctx := context.Background()
+	rox := mountCap(csi.VolumeCapability_AccessMode_MULTI_NODE_READER_ONLY)
+	if _, err := ns.NodeStageVolume(ctx, stageReq(vol, staging, rox)); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := ns.loadRecord(vol.VolumeId)
+	var conf map[string]string
+	if err := json.Unmarshal([]byte(mustRead(t, rec.ConfigFile)), &conf); err != nil || conf["rdonly"] != "true" {
+		t.Fatalf("client config rdonly = %q, %v", conf["rdonly"], err)
+	}
+	// Staged read-only for one mode, then asked read-write: a conflict.
+	_, err := ns.NodeStageVolume(ctx, stageReq(vol, staging, rwx()))
+	wantCode(t, err, codes.AlreadyExists)
+	// The pod asked for read-write, the mode says read-only: read-only.
+	if _, err := ns.NodePublishVolume(ctx, publishReq(vol, staging, target, rox, false)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(target, "x"), nil, 0o644); !errors.Is(err, unix.EROFS) {
+		t.Errorf("write = %v, want EROFS", err)
+	}
+	unstage(t, ns, vol, staging, target)
+}
