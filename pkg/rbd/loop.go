@@ -50,6 +50,12 @@ func loopBackingFile(device string) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
+// loopReadOnly reports whether a loop device is attached read-only.
+func loopReadOnly(device string) bool {
+	b, err := os.ReadFile(filepath.Join("/sys/block", filepath.Base(device), "ro"))
+	return err == nil && strings.TrimSpace(string(b)) == "1"
+}
+
 // fuseProcesses returns the PIDs of rbd-fuse processes whose command line
 // names a path under dir (our per-volume working directories).
 func fuseProcesses(dir string) []int {

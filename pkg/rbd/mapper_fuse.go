@@ -88,20 +88,34 @@ func (f *fuseMapper) Map(ctx context.Context, req *MapRequest) (_ *Mapping, err 
 		return nil, fmt.Errorf("%w: %s is not visible through rbd-fuse: %v", ErrImageNotMapped, m.Spec, err)
 	}
 
-	loops, err := loopDevicesFor(m.File)
-	if err != nil {
-		return nil, err
-	}
-	if len(loops) > 0 {
-		m.Device = loops[0]
-		klog.FromContext(ctx).V(4).Info("Image already mapped", "device", m.Device, "image", m.Spec)
-		return m, nil
+	if m.Device, err = f.reuseLoop(ctx, m.File, req.ReadOnly); err != nil || m.Device != "" {
+		return m, err
 	}
 	if m.Device, err = f.attachLoop(ctx, m.File, req.ReadOnly); err != nil {
 		return nil, err
 	}
 	klog.FromContext(ctx).V(2).Info("Image mapped", "mapper", MounterFuse, "device", m.Device, "image", m.Spec)
 	return m, nil
+}
+
+// reuseLoop returns a loop device an earlier try attached to file in the
+// same mode; one in the other mode is detached, so a read-only stage never
+// gets a writable device.
+func (f *fuseMapper) reuseLoop(ctx context.Context, file string, readOnly bool) (string, error) {
+	loops, err := loopDevicesFor(file)
+	if err != nil {
+		return "", err
+	}
+	for _, dev := range loops {
+		if loopReadOnly(dev) == readOnly {
+			klog.FromContext(ctx).V(4).Info("Image already mapped", "device", dev, "file", file)
+			return dev, nil
+		}
+		if out, err := f.exec.CommandContext(ctx, "losetup", "-d", dev).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("%w: losetup -d %s: %v: %s", ErrMapFailed, dev, err, redact(out, ""))
+		}
+	}
+	return "", nil
 }
 
 // validateFuseRequest keeps everything that goes into the conf and keyring

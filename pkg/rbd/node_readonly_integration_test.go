@@ -45,8 +45,14 @@ func TestIntegrationReadOnlyModes(t *testing.T) {
 		twice(t, "unpublish", v.unpublish)
 		twice(t, "unstage", v.unstage)
 
+		// A read-write stage that crashed after mapping leaves a writable
+		// loop device: the read-only stage must not reuse it.
+		v.crashAt(t, FPStageAfterMap, v.stage)
 		v.mode = rox
 		twice(t, "stage ro", v.stage)
+		if !loopReadOnly(v.deviceOf(t)) {
+			t.Errorf("read-only stage uses writable %s", v.deviceOf(t))
+		}
 		twice(t, "publish ro", v.publish)
 		if got := v.read(t, len(data)); !bytes.Equal(got, data) {
 			t.Error("read-only publish shows other data")
