@@ -8,7 +8,7 @@ TAGS        := pacific
 VERSION     ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -X main.version=$(VERSION)
 BIN         := bin
-IMAGE       ?= tkestor/tkestor-csi:$(VERSION)
+IMAGE       ?= ghcr.io/tkestack/tkestor-csi:$(VERSION)
 WITH_CEPH   := tests/lib/with-ceph.sh
 GOTEST      := $(GO) test -tags $(TAGS)
 BENCH_ARGS  ?=
@@ -61,7 +61,8 @@ manifests:
 	$(GO) run ./tests/manifests/gen
 
 manifests-check:
-	$(GO) test -count=1 ./tests/manifests/...
+	$(GO) run ./tests/manifests/gen -check
+	$(GOTEST) -count=1 ./tests/manifests/...
 
 LINT := $(BIN)/golangci-lint
 $(LINT):
