@@ -38,6 +38,15 @@ func (e *Entry) ReadOnly() bool {
 	return false
 }
 
+// List returns the whole mount table, in mount order.
+func (m *Mounter) List() ([]Entry, error) {
+	all, err := m.entries()
+	if err != nil {
+		return nil, fmt.Errorf("read mount table: %w", err)
+	}
+	return all, nil
+}
+
 // Lookup returns the top-most mount on target, or nil when target is not a
 // mount point. Symlinks in target are resolved first.
 func (m *Mounter) Lookup(target string) (*Entry, error) {
