@@ -47,8 +47,8 @@ func (ns *NodeServer) NodePublishVolume(
 		return nil, toStatus(fmt.Errorf("%w: volume is not staged at %s", ErrWrongState, plan.staging))
 	}
 	plan.readOnly = plan.readOnly || rec.ReadOnly
-	if other := ns.liveTarget(rec, plan.target); other != "" && plan.rule.SingleTarget {
-		return nil, toStatus(fmt.Errorf("%w: single-writer volume is already published at %s", ErrWrongState, other))
+	if err := ns.checkSingleTarget(plan, rec); err != nil {
+		return nil, toStatus(err)
 	}
 	if done, err := ns.checkTarget(plan, rec); err != nil || done {
 		if err != nil {
@@ -92,6 +92,21 @@ func planPublish(req *csi.NodePublishVolumeRequest) (*publishPlan, error) {
 		id: id, target: req.GetTargetPath(), staging: req.GetStagingTargetPath(),
 		rule: rule, readOnly: req.GetReadonly() || rule.ReadOnly,
 	}, nil
+}
+
+// checkSingleTarget refuses a second target of a single-writer volume.
+func (ns *NodeServer) checkSingleTarget(plan *publishPlan, rec *stageRecord) error {
+	if !plan.rule.SingleTarget {
+		return nil
+	}
+	other, err := ns.otherUse(rec, plan.target)
+	if err != nil {
+		return err
+	}
+	if other != "" {
+		return fmt.Errorf("%w: single-writer volume is already published at %s", ErrWrongState, other)
+	}
+	return nil
 }
 
 // checkTarget handles a target that is already mounted: the same publish

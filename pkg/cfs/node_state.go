@@ -112,3 +112,41 @@ func (ns *NodeServer) unmountVolume(path, volName string) (bool, error) {
 	}
 	return true, nil
 }
+
+// bindsOf lists the other mount points of the filesystem mounted at path:
+// bind mounts share its device number and source. A FUSE mount has a
+// device of its own, so a second staging of the same volume (another
+// client) is not among them. Nil when path is not a mount.
+func (ns *NodeServer) bindsOf(path string) ([]string, error) {
+	e, err := ns.mounter.Lookup(path)
+	if err != nil || e == nil {
+		return nil, err
+	}
+	all, err := ns.mounter.List()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, o := range all {
+		if o.Target != e.Target && o.Source == e.Source && o.Major == e.Major && o.Minor == e.Minor {
+			out = append(out, o.Target)
+		}
+	}
+	return out, nil
+}
+
+// otherUse returns a mount point other than except through which the
+// staged volume is still used: a bind of the staging mount, or a recorded
+// target that is still mounted. "" when there is none.
+func (ns *NodeServer) otherUse(rec *stageRecord, except string) (string, error) {
+	binds, err := ns.bindsOf(rec.StagingPath)
+	if err != nil {
+		return "", err
+	}
+	for _, b := range binds {
+		if b != except {
+			return b, nil
+		}
+	}
+	return ns.liveTarget(rec, except), nil
+}

@@ -317,3 +317,33 @@ func TestNodeReadOnlyStaging(t *testing.T) {
 	}
 	unstage(t, ns, vol, staging, target)
 }
+
+// A bind of the staging mount that the record does not know (a lost
+// state directory) still keeps Unstage from killing the client under it,
+// and counts as the one target of a single-writer volume.
+func TestNodeUnrecordedBind(t *testing.T) {
+	t.Parallel()
+	env := newNodeEnv(t, emulator.Options{})
+	ns := env.node(t, "node-a", t.TempDir())
+	vol := env.volume(t, "pvc-unrec", nil)
+	staging, target1, target2 := paths(t)
+	ctx := context.Background()
+	rwop := mountCap(csi.VolumeCapability_AccessMode_SINGLE_NODE_SINGLE_WRITER)
+	if _, err := ns.NodeStageVolume(ctx, stageReq(vol, staging, rwop)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(target1, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(staging, target1, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ns.NodePublishVolume(ctx, publishReq(vol, staging, target2, rwop, false))
+	wantCode(t, err, codes.FailedPrecondition)
+	_, err = ns.NodeUnstageVolume(ctx, &csi.NodeUnstageVolumeRequest{VolumeId: vol.VolumeId, StagingTargetPath: staging})
+	wantCode(t, err, codes.FailedPrecondition)
+	if err := unix.Unmount(target1, 0); err != nil {
+		t.Fatal(err)
+	}
+	unstage(t, ns, vol, staging)
+}

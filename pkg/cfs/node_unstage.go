@@ -32,7 +32,11 @@ func (ns *NodeServer) NodeUnstageVolume(
 	if rec == nil {
 		return &csi.NodeUnstageVolumeResponse{}, nil
 	}
-	if target := ns.liveTarget(rec, ""); target != "" {
+	target, err := ns.otherUse(rec, "")
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if target != "" {
 		return nil, toStatus(fmt.Errorf("%w: volume is still published at %s", ErrWrongState, target))
 	}
 
