@@ -82,7 +82,7 @@ func (d *Driver) Services() server.Services {
 }
 
 // Ready reports whether the backend can serve (node: the client binary is
-// there; controller: nothing to check without a request's masters).
+// there; controller: every cluster in Options.Masters answers).
 func (d *Driver) Ready(ctx context.Context) error {
 	if d.controller != nil {
 		if err := d.controller.ready(ctx); err != nil {

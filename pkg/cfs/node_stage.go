@@ -153,6 +153,11 @@ func (ns *NodeServer) mountRecord(ctx context.Context, rec *stageRecord, rule ac
 			ns.endClient(ctx, rec)
 		}
 	}()
+	// A process still holding this config serves no live mount (the
+	// callers checked): a stuck earlier attempt. Never run two clients.
+	if err := ns.client.Stop(ctx, rec.ConfigFile, 0); err != nil {
+		return err
+	}
 	if err := ns.client.Mount(ctx, rec.ConfigFile); err != nil {
 		return err
 	}
