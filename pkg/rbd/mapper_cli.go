@@ -57,7 +57,11 @@ func (c *cliMapper) Map(ctx context.Context, req *MapRequest) (*Mapping, error) 
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(keyFile)
+	defer func() {
+		if err := os.Remove(keyFile); err != nil {
+			klog.FromContext(ctx).Error(err, "Could not remove a key file", "file", keyFile)
+		}
+	}()
 
 	opts, flags := c.mapOptions(req)
 	args := []string{"device", "map", "-t", c.deviceType, req.spec()}
@@ -177,8 +181,8 @@ func waitDeviceSize(
 // stderrOf returns the stderr captured in an exec error, else out.
 func stderrOf(err error, out []byte) []byte {
 	var ee *utilexec.ExitErrorWrapper
-	if errors.As(err, &ee) && ee.ExitError != nil && len(ee.ExitError.Stderr) > 0 {
-		return ee.ExitError.Stderr
+	if errors.As(err, &ee) && ee.ExitError != nil && len(ee.Stderr) > 0 {
+		return ee.Stderr
 	}
 	return out
 }

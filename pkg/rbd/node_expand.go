@@ -40,8 +40,7 @@ func (ns *NodeServer) NodeExpandVolume(
 		return nil, toStatus(err)
 	}
 
-	size, err := m.Refresh(ctx, rec.Mapping, req.GetCapacityRange().GetRequiredBytes())
-	if err != nil {
+	if _, err := m.Refresh(ctx, rec.Mapping, req.GetCapacityRange().GetRequiredBytes()); err != nil {
 		return nil, toStatus(err)
 	}
 	if !rec.Block && !rec.ReadOnly {
@@ -49,7 +48,8 @@ func (ns *NodeServer) NodeExpandVolume(
 			return nil, toStatus(fmt.Errorf("%w: %w", ErrResizeFailed, err))
 		}
 	}
-	if size, err = mount.DeviceSize(rec.device()); err != nil {
+	size, err := mount.DeviceSize(rec.device())
+	if err != nil {
 		return nil, toStatus(err)
 	}
 	logger.V(2).Info("Volume expanded", "device", rec.device(), "bytes", size)

@@ -300,7 +300,7 @@ func (v *itVolume) read(t *testing.T, n int) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	buf := make([]byte, n)
 	if _, err := f.ReadAt(buf, 0); err != nil {
 		t.Fatal(err)

@@ -38,7 +38,7 @@ func DeviceSize(device string) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("open %q: %w", device, err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var size uint64
 	//nolint:gosec // the ioctl writes one uint64 into size
 	_, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), unix.BLKGETSIZE64, uintptr(unsafe.Pointer(&size)))
