@@ -21,6 +21,9 @@ import (
 var standinPath string //nolint:gochecknoglobals // set once by TestMain
 
 func TestMain(m *testing.M) {
+	if sock := os.Getenv(crashPluginEnv); sock != "" {
+		os.Exit(runCrashPlugin(sock)) // a child of TestCrashRetry
+	}
 	os.Exit(runTests(m))
 }
 
