@@ -45,6 +45,9 @@ func (ns *NodeServer) NodeExpandVolume(
 	}
 	if !rec.Block && !rec.ReadOnly {
 		if err := ns.mounter.ResizeFs(rec.device(), rec.StagingPath); err != nil {
+			if rec.FsType == mount.FsExt4 && !mount.HasCapSysResource() {
+				err = fmt.Errorf("%w (ext4 grows online only with CAP_SYS_RESOURCE, which this plugin lacks)", err)
+			}
 			return nil, toStatus(fmt.Errorf("%w: %w", ErrResizeFailed, err))
 		}
 	}
