@@ -77,13 +77,10 @@ func startCrashPlugin(t *testing.T, fp string) *crashPlugin {
 			}
 		}
 	}()
-	for i := 0; i < 200; i++ {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// A race-enabled test binary may take seconds to start: calls wait
+	// for the connection instead of failing fast.
+	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.WaitForReady(true)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +100,7 @@ func crashAt(t *testing.T, fp string, call func(csi.ControllerClient)) {
 		if got != fp {
 			t.Fatalf("reached %s, want %s", got, fp)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatalf("failpoint %s not reached", fp)
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -118,7 +115,8 @@ func crashAt(t *testing.T, fp string, call func(csi.ControllerClient)) {
 func TestCrashRetry(t *testing.T) {
 	t.Parallel()
 	tc := newTestCluster(t, emulator.Options{Delete: emulator.DeleteDelayed})
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	req := createReq("pvc-crash", tc.params(), 2*gi)
 
 	for _, fp := range []string{fpCreateBeforeCreateVol, fpCreateAfterCreateVol} {
