@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
@@ -176,8 +178,21 @@ func (d *demo) expand(ctx context.Context, vol *csi.Volume, p volPaths, size int
 			return err
 		}
 	}
+	waitForSize(p.target, size)
 	df(p.target)
 	return nil
+}
+
+// waitForSize gives a FUSE client a few seconds to show the new capacity:
+// it refreshes what statfs reports on a timer, not on expand.
+func waitForSize(path string, size int64) {
+	for i := 0; i < 50; i++ {
+		var st syscall.Statfs_t
+		if syscall.Statfs(path, &st) == nil && int64(st.Blocks)*st.Bsize >= size*9/10 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func (d *demo) detach(ctx context.Context, vol *csi.Volume, p volPaths) error {

@@ -141,14 +141,18 @@ func TestRBDFilesystemMovesBetweenNodes(t *testing.T) {
 	a := startPlugin(t, dir, "node-a", nil, env.rbdArgs(t, dir, "all", "node-a")...)
 	b := startPlugin(t, dir, "node-b", nil, env.rbdArgs(t, dir, "node", "node-b")...)
 	ctx := context.Background()
+	// xfs: ext4 grows online only with CAP_SYS_RESOURCE, which CI lacks.
+	params := env.params()
+	params["csi.storage.k8s.io/fstype"] = "xfs"
+	rwoXFS := csiclient.MountCap(csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER, "xfs")
 	vol, err := a.client.Controller.CreateVolume(ctx, &csi.CreateVolumeRequest{
 		Name: fmt.Sprintf("e2e-fs-%d", time.Now().UnixNano()), CapacityRange: &csi.CapacityRange{RequiredBytes: gib},
-		VolumeCapabilities: []*csi.VolumeCapability{rwo}, Parameters: env.params(), Secrets: env.secrets(t),
+		VolumeCapabilities: []*csi.VolumeCapability{rwoXFS}, Parameters: params, Secrets: env.secrets(t),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	onA := &nodeCalls{t: t, c: a.client, volume: vol.GetVolume(), cap: rwo, secrets: env.secrets(t),
+	onA := &nodeCalls{t: t, c: a.client, volume: vol.GetVolume(), cap: rwoXFS, secrets: env.secrets(t),
 		staging: filepath.Join(dir, "a", "staging"), target: filepath.Join(dir, "a", "pod")}
 	onA.stagePublish(false)
 	want := []byte("moved between nodes\n")
@@ -157,7 +161,7 @@ func TestRBDFilesystemMovesBetweenNodes(t *testing.T) {
 	}
 	onA.unpublishUnstage()
 
-	onB := &nodeCalls{t: t, c: b.client, volume: vol.GetVolume(), cap: rwo, secrets: env.secrets(t),
+	onB := &nodeCalls{t: t, c: b.client, volume: vol.GetVolume(), cap: rwoXFS, secrets: env.secrets(t),
 		staging: filepath.Join(dir, "b", "staging"), target: filepath.Join(dir, "b", "pod")}
 	onB.stagePublish(false)
 	got, err := os.ReadFile(filepath.Join(onB.target, "data.txt"))

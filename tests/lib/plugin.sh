@@ -88,7 +88,9 @@ start_cfs_plugin() {
 		sanity_secrets "$work/cfs-secrets.yaml" "owner=tkestordemo"
 		(umask 077; echo '{"owner":"tkestordemo"}' >"$work/cfs-secret.json")
 	}
-	CFS_STANDIN_DATA_ROOT=$work/cfs-data "$bin/tkestor-csi" --driver=cfs --mode=all --nodeid="$node" \
+	# The stand-in refreshes df's capacity every second (the real client:
+	# every few minutes), so an expand shows at once.
+	CFS_STANDIN_DATA_ROOT=$work/cfs-data CFS_STANDIN_STATFS_INTERVAL=1s "$bin/tkestor-csi" --driver=cfs --mode=all --nodeid="$node" \
 		--endpoint="unix://$work/$node.sock" --cfs-client="$bin/cfs-client-standin" \
 		--state-dir="$work/state-$node" "$@" >"$work/$node.log" 2>&1 &
 	pids+=($!)
