@@ -13,6 +13,7 @@ import (
 
 	"k8s.io/klog/v2"
 
+	"github.com/tkestack/tkestor-csi/pkg/cfs"
 	"github.com/tkestack/tkestor-csi/pkg/common/metrics"
 	"github.com/tkestack/tkestor-csi/pkg/common/server"
 )
@@ -70,6 +71,9 @@ func serve(ctx context.Context, opts *Options) error {
 		Endpoint:    opts.Endpoint,
 		RPCTimeout:  opts.RPCTimeout,
 		StopTimeout: 30 * time.Second,
+	}
+	if opts.Driver == driverCFS {
+		srvOpts.RedactKeys = cfs.SensitiveKeys()
 	}
 	var rec *metrics.Recorder
 	if opts.MetricsAddress != "" {

@@ -36,29 +36,41 @@ func RequestContext(
 }
 
 // LogRPC logs the sanitized request and response and every failure once,
-// with its gRPC code. Secrets are stripped by protosanitizer.
-func LogRPC(
-	ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler,
-) (any, error) {
-	logger := klog.FromContext(ctx)
-	quiet := quietMethods[info.FullMethod]
-	if !quiet {
-		logger.V(4).Info("RPC started")
-		logger.V(5).Info("RPC request", "request", protosanitizer.StripSecrets(req))
+// with its gRPC code. Secrets are stripped by protosanitizer, and the values
+// of the map keys in redactKeys (secret-like StorageClass parameters) are
+// replaced.
+func LogRPC(redactKeys []string) grpc.UnaryServerInterceptor {
+	keys := make(map[string]bool, len(redactKeys))
+	for _, k := range redactKeys {
+		keys[k] = true
 	}
+	return func(
+		ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler,
+	) (any, error) {
+		logger := klog.FromContext(ctx)
+		quiet := quietMethods[info.FullMethod]
+		if !quiet {
+			logger.V(4).Info("RPC started")
+			if logger.V(5).Enabled() {
+				logger.V(5).Info("RPC request", "request", protosanitizer.StripSecrets(redactMapKeys(req, keys)))
+			}
+		}
 
-	start := time.Now()
-	resp, err := handler(ctx, req)
-	elapsed := time.Since(start)
-	if err != nil {
-		logger.Error(err, "RPC failed", "code", status.Code(err), "duration", elapsed)
-		return resp, err
+		start := time.Now()
+		resp, err := handler(ctx, req)
+		elapsed := time.Since(start)
+		if err != nil {
+			logger.Error(err, "RPC failed", "code", status.Code(err), "duration", elapsed)
+			return resp, err
+		}
+		if !quiet {
+			logger.V(4).Info("RPC succeeded", "duration", elapsed)
+			if logger.V(5).Enabled() {
+				logger.V(5).Info("RPC response", "response", protosanitizer.StripSecrets(redactMapKeys(resp, keys)))
+			}
+		}
+		return resp, nil
 	}
-	if !quiet {
-		logger.V(4).Info("RPC succeeded", "duration", elapsed)
-		logger.V(5).Info("RPC response", "response", protosanitizer.StripSecrets(resp))
-	}
-	return resp, nil
 }
 
 // RecoverPanic turns a panic in a handler into Internal instead of killing

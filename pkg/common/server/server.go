@@ -28,6 +28,9 @@ type Options struct {
 	RPCTimeout time.Duration
 	// StopTimeout bounds the graceful stop on SIGTERM; then calls are cut.
 	StopTimeout time.Duration
+	// RedactKeys are parameter and context keys whose values never reach a
+	// log (secrets are stripped anyway).
+	RedactKeys []string
 	// Interceptors run after the built-in ones (for example metrics).
 	Interceptors []grpc.UnaryServerInterceptor
 }
@@ -42,7 +45,7 @@ type Server struct {
 func New(opts Options, svc Services) *Server {
 	chain := append([]grpc.UnaryServerInterceptor{
 		RequestContext,
-		LogRPC,
+		LogRPC(opts.RedactKeys),
 		RecoverPanic,
 		Deadline(opts.RPCTimeout),
 	}, opts.Interceptors...)
