@@ -8,6 +8,7 @@
 # node phases: N=15 at C=1 (every stage maps, formats and mounts for real);
 # then the go-ceph building blocks (image open, metadata write, lock) that
 # explain the controller figures. The plugins log at -v=2, as deployed.
+# TKESTOR_BENCH_COMMIT names the commit when $top is not a git checkout.
 # Extra flags go to csi-bench and win over these defaults (for example
 # --rounds=2, --json, --count=50). Prints csi-bench's table, then checks that
 # nothing is left: no new image in the pool or its trash, no mount (FUSE
@@ -78,7 +79,12 @@ images >"$work/images.before"
 trash >"$work/trash.before"
 start_plugin controller controller
 start_plugin node node
-echo "tkestor-csi $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?')" \
+commit=${TKESTOR_BENCH_COMMIT:-}
+if [ -z "$commit" ]; then
+	commit=$(git -C "$top" rev-parse HEAD 2>/dev/null || echo unknown)
+	git -C "$top" diff --quiet HEAD 2>/dev/null || commit+=" (working tree differs from it)"
+fi
+echo "tkestor-csi $commit:" \
 	"controller pid $pid_controller, node pid $pid_node; pool $TKESTOR_POOL had" \
 	"$(wc -l <"$work/images.before") image(s) before the run"
 

@@ -45,8 +45,8 @@ func run(args []string) int {
 		if err := writeJSON(os.Stdout, rep); err != nil {
 			return 1
 		}
-	} else {
-		writeTable(os.Stdout, rep)
+	} else if err := writeTable(os.Stdout, rep); err != nil {
+		return 1
 	}
 	if len(rep.Leftovers) > 0 || ctx.Err() != nil {
 		return 1
@@ -68,8 +68,7 @@ func benchmark(ctx context.Context, o *Options) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer ctrl.Close()
-	defer node.Close()
+	defer closeAll(ctrl, node)
 	info, err := ctrl.Identity.GetPluginInfo(ctx, &csi.GetPluginInfoRequest{})
 	if err != nil {
 		return nil, fmt.Errorf("GetPluginInfo: %w", err)
@@ -124,16 +123,24 @@ func dialBoth(ctx context.Context, o *Options) (ctrl, node *csiclient.Client, er
 	if o.NodeEndpoint == o.Endpoint {
 		// A second connection to the same socket keeps Close simple.
 		if node, err = dialReady(ctx, o.Endpoint); err != nil {
-			ctrl.Close()
+			closeAll(ctrl)
 			return nil, nil, err
 		}
 		return ctrl, node, nil
 	}
 	if node, err = dialReady(ctx, o.NodeEndpoint); err != nil {
-		ctrl.Close()
+		closeAll(ctrl)
 		return nil, nil, err
 	}
 	return ctrl, node, nil
+}
+
+// closeAll closes client connections; a failed close changes nothing for
+// a benchmark that is done with them.
+func closeAll(clients ...*csiclient.Client) {
+	for _, c := range clients {
+		_ = c.Close()
+	}
 }
 
 // dialReady connects and waits (up to a minute) for Probe to say ready.
@@ -151,7 +158,7 @@ func dialReady(ctx context.Context, endpoint string) (*csiclient.Client, error) 
 			return c, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			c.Close()
+			closeAll(c)
 			return nil, fmt.Errorf("probe %s: %w", endpoint, err)
 		}
 		time.Sleep(200 * time.Millisecond)

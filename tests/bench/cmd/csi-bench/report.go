@@ -114,7 +114,9 @@ func (b *bench) buildRows() []row {
 				rw.P50VsFloor = float64(rw.P50) / float64(f.P50)
 			}
 		}
-		rw.Reference, rw.RefSource = reference(k)
+		if ref, src := reference(k); ref > 0 {
+			rw.Reference, rw.RefSource = ref, src
+		}
 		if calls := float64(rw.Ops); calls > 0 {
 			if r.cpuPID > 0 {
 				rw.CPUMsPerOp, rw.CPUPID = float64(r.cpu.Microseconds())/1000/calls, r.cpuPID
@@ -318,19 +320,38 @@ func writeJSON(w io.Writer, rep *report) error {
 	return enc.Encode(rep)
 }
 
-// writeTable prints the human-readable report.
-func writeTable(w io.Writer, rep *report) {
-	fmt.Fprintf(w, "csi-bench  driver %s  endpoint %s", rep.Driver, rep.Endpoint)
-	if rep.NodeEndpoint != rep.Endpoint {
-		fmt.Fprintf(w, "  node %s", rep.NodeEndpoint)
+// printer writes text and keeps the first write error.
+type printer struct {
+	w   io.Writer
+	err error
+}
+
+func (p *printer) f(format string, args ...any) {
+	if p.err == nil {
+		_, p.err = fmt.Fprintf(p.w, format, args...)
 	}
-	fmt.Fprintf(w, "\n  N=%d (node N=%d), %d round(s), volume %d MiB, %d CPUs, load %s -> %s, %s\n",
+}
+
+func (p *printer) ln(args ...any) {
+	if p.err == nil {
+		_, p.err = fmt.Fprintln(p.w, args...)
+	}
+}
+
+// writeTable prints the human-readable report.
+func writeTable(w io.Writer, rep *report) error {
+	p := &printer{w: w}
+	p.f("csi-bench  driver %s  endpoint %s", rep.Driver, rep.Endpoint)
+	if rep.NodeEndpoint != rep.Endpoint {
+		p.f("  node %s", rep.NodeEndpoint)
+	}
+	p.f("\n  N=%d (node N=%d), %d round(s), volume %d MiB, %d CPUs, load %s -> %s, %s\n",
 		rep.Count, rep.NodeCount, rep.Rounds, rep.SizeBytes>>20, rep.CPUs, rep.LoadStart, rep.LoadEnd,
 		rep.Elapsed)
-	fmt.Fprintf(w, "  floor: %s\n\n", rep.Floor)
+	p.f("  floor: %s\n\n", rep.Floor)
 
 	const rowFmt = "%-21s %3s %-5s %7s %7s %8s %8s %8s %6s %6s %5s %7s %4s %6s %6s %5s  %s\n"
-	fmt.Fprintf(w, rowFmt, "PHASE", "C", "SIDE", "OK/N", "OPS/S", "P50ms", "P99ms", "MAXms",
+	p.f(rowFmt, "PHASE", "C", "SIDE", "OK/N", "OPS/S", "P50ms", "P99ms", "MAXms",
 		"OPS×FL", "P50×FL", "REF/S", "RSS-MiB", "THR", "CPUms", "OSDops", "MONc", "ERRORS")
 	prevNode, prevC := false, 0
 	var prims []row
@@ -340,64 +361,65 @@ func writeTable(w io.Writer, rep *report) {
 			continue
 		}
 		if i > 0 && (isNodePhase(r.Phase) != prevNode || r.Concurrency != prevC) {
-			fmt.Fprintln(w)
+			p.ln()
 		}
 		prevNode, prevC = isNodePhase(r.Phase), r.Concurrency
-		fmt.Fprintf(w, rowFmt, r.Phase, fmt.Sprint(r.Concurrency), r.Side, fmt.Sprintf("%d/%d", r.OK, r.Ops),
+		p.f(rowFmt, r.Phase, fmt.Sprint(r.Concurrency), r.Side, fmt.Sprintf("%d/%d", r.OK, r.Ops),
 			fmt.Sprintf("%.1f", r.OpsPerS), fmt.Sprintf("%.1f", r.P50Ms), fmt.Sprintf("%.1f", r.P99Ms),
 			fmt.Sprintf("%.1f", r.MaxMs), ratio(r.OpsVsFloor), ratio(r.P50VsFloor), orDash(r.Reference, "%.0f"),
 			orDash(r.PeakRSSMiB, "%.1f"), orDash(float64(r.PeakThreads), "%.0f"), orDash(r.CPUMsPerOp, "%.1f"),
 			perCall(r.OSDOpsPerOp), perCall(r.MonCommitsPerOp), errText(r.Errors))
 	}
 
-	writePrims(w, prims)
-	writeSteps(w, rep.Rows)
-	writeProcesses(w, rep.Processes)
+	writePrims(p, prims)
+	writeSteps(p, rep.Rows)
+	writeProcesses(p, rep.Processes)
 	if len(rep.Checks) > 0 {
-		fmt.Fprintln(w, "\ntargets (tkestor-csi's):")
+		p.ln("\ntargets (tkestor-csi's):")
 		for _, c := range rep.Checks {
-			fmt.Fprintf(w, "  %-7s %-28s %s; want %s", c.verdict(), c.Target, c.Got, c.Want)
+			p.f("  %-7s %-28s %s; want %s", c.verdict(), c.Target, c.Got, c.Want)
 			if c.Ref != "" {
-				fmt.Fprintf(w, "; reference: %s", c.Ref)
+				p.f("; reference: %s", c.Ref)
 			}
-			fmt.Fprintln(w)
+			p.ln()
 		}
 	}
-	writeErrors(w, rep.Rows)
+	writeErrors(p, rep.Rows)
 	if len(rep.Leftovers) == 0 {
-		fmt.Fprintln(w, "\ncleanup: everything the benchmark made was removed")
+		p.ln("\ncleanup: everything the benchmark made was removed")
 	} else {
-		fmt.Fprintln(w, "\ncleanup FAILED, left behind:")
+		p.ln("\ncleanup FAILED, left behind:")
 		for _, l := range rep.Leftovers {
-			fmt.Fprintln(w, "  "+l)
+			p.ln("  " + l)
 		}
 	}
+	return p.err
 }
 
 // writePrims prints the go-ceph building blocks, the units the controller
 // figures can be read in.
-func writePrims(w io.Writer, prims []row) {
+func writePrims(p *printer, prims []row) {
 	if len(prims) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "\ngo-ceph building blocks, one call at a time on an existing image (same connection as the floor):")
+	p.ln("\ngo-ceph building blocks, one call at a time on an existing image (same connection as the floor):")
 	const f = "  %-20s %8s %8s %8s %7s %7s %6s  %s\n"
-	fmt.Fprintf(w, f, "CALL", "OK/N", "P50ms", "P99ms", "CPUms", "OSDops", "MONc", "ERRORS")
+	p.f(f, "CALL", "OK/N", "P50ms", "P99ms", "CPUms", "OSDops", "MONc", "ERRORS")
 	for _, r := range prims {
-		fmt.Fprintf(w, f, r.Phase, fmt.Sprintf("%d/%d", r.OK, r.Ops), fmt.Sprintf("%.2f", r.P50Ms),
+		p.f(f, r.Phase, fmt.Sprintf("%d/%d", r.OK, r.Ops), fmt.Sprintf("%.2f", r.P50Ms),
 			fmt.Sprintf("%.2f", r.P99Ms), orDash(r.CPUMsPerOp, "%.2f"), perCall(r.OSDOpsPerOp),
 			perCall(r.MonCommitsPerOp), errText(r.Errors))
 	}
 }
 
-func writeSteps(w io.Writer, rows []row) {
+func writeSteps(p *printer, rows []row) {
 	first := true
 	for _, r := range rows {
 		if len(r.StepP50Ms) == 0 {
 			continue
 		}
 		if first {
-			fmt.Fprintln(w, "\nnode steps, p50 ms:")
+			p.ln("\nnode steps, p50 ms:")
 			first = false
 		}
 		names := make([]string, 0, len(r.StepP50Ms))
@@ -409,7 +431,7 @@ func writeSteps(w io.Writer, rows []row) {
 		for i, s := range names {
 			parts[i] = fmt.Sprintf("%s %.1f", s, r.StepP50Ms[s])
 		}
-		fmt.Fprintf(w, "  %-22s C=%-3d %-5s %s\n", r.Phase, r.Concurrency, r.Side, strings.Join(parts, ", "))
+		p.f("  %-22s C=%-3d %-5s %s\n", r.Phase, r.Concurrency, r.Side, strings.Join(parts, ", "))
 	}
 }
 
@@ -427,23 +449,23 @@ func stepRank(s string) int {
 	return len(stepOrder)
 }
 
-func writeProcesses(w io.Writer, procs []procReport) {
+func writeProcesses(p *printer, procs []procReport) {
 	if len(procs) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "\nplugin processes (/proc/PID/status):")
-	for _, p := range procs {
-		fmt.Fprintf(w, "  %-10s pid %-7d idle at start %5.1f MiB %3d threads; peak while loaded %5.1f MiB %3d threads;"+
-			" idle after %5.1f MiB %3d threads; VmHWM %5.1f MiB", p.Role, p.PID, p.IdleStart, p.ThrStart,
-			p.PeakSample, p.PeakThr, p.IdleEnd, p.ThrEnd, p.HWM)
-		if p.Err != "" {
-			fmt.Fprintf(w, " (%s)", p.Err)
+	p.ln("\nplugin processes (/proc/PID/status):")
+	for _, pr := range procs {
+		p.f("  %-10s pid %-7d idle at start %5.1f MiB %3d threads; peak while loaded %5.1f MiB %3d threads;"+
+			" idle after %5.1f MiB %3d threads; VmHWM %5.1f MiB", pr.Role, pr.PID, pr.IdleStart, pr.ThrStart,
+			pr.PeakSample, pr.PeakThr, pr.IdleEnd, pr.ThrEnd, pr.HWM)
+		if pr.Err != "" {
+			p.f(" (%s)", pr.Err)
 		}
-		fmt.Fprintln(w)
+		p.ln()
 	}
 }
 
-func writeErrors(w io.Writer, rows []row) {
+func writeErrors(p *printer, rows []row) {
 	first := true
 	for _, r := range rows {
 		codes := make([]string, 0, len(r.ErrorMsg))
@@ -453,10 +475,10 @@ func writeErrors(w io.Writer, rows []row) {
 		sort.Strings(codes)
 		for _, c := range codes {
 			if first {
-				fmt.Fprintln(w, "\nfirst error of each kind:")
+				p.ln("\nfirst error of each kind:")
 				first = false
 			}
-			fmt.Fprintf(w, "  %s C=%d %s %s x%d: %s\n", r.Phase, r.Concurrency, r.Side, c, r.Errors[c],
+			p.f("  %s C=%d %s %s x%d: %s\n", r.Phase, r.Concurrency, r.Side, c, r.Errors[c],
 				truncate(r.ErrorMsg[c], 300))
 		}
 	}

@@ -1,7 +1,5 @@
 package main
 
-import "fmt"
-
 // Reference figures from the issue, measured on the reference machine:
 // the bare go-ceph floor, and ceph-csi v3.12 on the same cluster.
 var (
@@ -58,5 +56,3 @@ func (c check) verdict() string {
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
-
-func fmtMiB(b uint64) string { return fmt.Sprintf("%.1f MiB", mib(b)) }
