@@ -76,7 +76,8 @@ func (cs *ControllerServer) ready(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		_, err = s.conn.GetFSID()
+		// A monitor round trip: a cached connection alone proves nothing.
+		_, _, err = s.conn.MonCommand([]byte(`{"prefix":"df","format":"json"}`))
 		s.close()
 		if err != nil {
 			return fmt.Errorf("cluster %q: %w", info.ClusterID, err)

@@ -314,6 +314,9 @@ func TestIntegrationController(t *testing.T) {
 	cs := e.controller()
 	ctx := context.Background()
 	defer e.assertClean()
+	if err := cs.ready(ctx); err != nil {
+		t.Fatalf("ready: %v", err)
+	}
 
 	// Create: rounding, idempotent retry, AlreadyExists, argument errors.
 	reqA := e.volReq("a", 10*itMiB+1, e.params())

@@ -433,3 +433,43 @@ func captureStderr(t *testing.T) func() string {
 		return string(data)
 	}
 }
+
+// TestIntegrationSourceGoneMidCreate: a restore interrupted after its
+// record, whose snapshot is deleted before the retry, can never finish; the
+// retry says NotFound and removes the half-made image, and the trashed
+// snapshot it held goes with it.
+func TestIntegrationSourceGoneMidCreate(t *testing.T) {
+	e := newITEnv(t)
+	cs := e.controller()
+	ctx := context.Background()
+	defer e.assertClean()
+	vol := try(cs.CreateVolume(ctx, e.volReq("gone-src", 2*itMiB, e.params()))).must(t).GetVolume()
+	e.track(vol.GetVolumeId())
+	snap := try(cs.CreateSnapshot(ctx, e.snapReq("gone-snap", vol.GetVolumeId()))).must(t).GetSnapshot()
+	e.track(snap.GetSnapshotId())
+
+	snapRef := e.rawRef(KindSnapshot, e.pool, "gone-snap")
+	target := e.rawRef(KindVolume, e.pool, "gone-restore")
+	e.images[e.pool][target.id.Image] = true
+	if err := cloneImage(snapRef, snapRef.id.Image, target, &VolumeParameters{Features: librbd.FeatureLayering}); err != nil {
+		t.Fatal(err)
+	}
+	rec := imageRecord{Image: target.id.Image, Name: e.prefix + "gone-restore",
+		Source: "snapshot:" + snap.GetSnapshotId(), Created: time.Now().UTC().Format(time.RFC3339Nano)}
+	if err := writeRecord(target, rec); err != nil {
+		t.Fatal(err)
+	}
+	e.del(cs, snap.GetSnapshotId())
+	if !e.trashed(e.pool, snapRef.id.Image) {
+		t.Fatal("snapshot with a (half-made) child not trashed")
+	}
+	_, err := cs.CreateVolume(ctx, e.fromSnapshot("gone-restore", snap.GetSnapshotId()))
+	itCode(t, err, codes.NotFound)
+	if st := try(inspect(target)).must(t).state; st != stateMissing {
+		t.Fatalf("half-made restore left in state %d", st)
+	}
+	if e.trashed(e.pool, snapRef.id.Image) {
+		t.Fatal("trashed snapshot not reaped with its last child")
+	}
+	e.del(cs, vol.GetVolumeId())
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc/codes"
 	"k8s.io/klog/v2"
 
 	"github.com/tkestack/tkestor-csi/pkg/common/access"
@@ -276,6 +277,13 @@ func (cs *ControllerServer) ensureVolume(
 	}
 	plan, err := cs.planCreate(s, cr, target, src)
 	if err != nil {
+		if info.state != stateMissing && codeOf(err) == codes.NotFound {
+			// The source went away after an interrupted attempt: this
+			// request can never finish, so its half-made image must not stay.
+			if derr := discardHalfMade(s, target); derr != nil {
+				return 0, derr
+			}
+		}
 		return 0, err
 	}
 	if info.state == stateMissing {
