@@ -27,6 +27,9 @@ type Options struct {
 	// TakeoverGrace: how long a dead holder keeps an RWO volume before it
 	// may be fenced and taken over; 0 disables automatic takeover.
 	TakeoverGrace time.Duration
+	// Lease is how long a single-node lease lasts without renewal
+	// (DefaultLease when 0); holders renew every third of it.
+	Lease time.Duration
 	// Metrics records backend call latency; nil records nothing.
 	Metrics *metrics.Recorder
 	// Masters lists clusters the controller knows from the start, each a
@@ -58,6 +61,7 @@ func NewDriver(opts Options) (*Driver, error) {
 			d.Close()
 			return nil, err
 		}
+		go d.node.resumeLeases(context.Background())
 	}
 	d.identity = identity.New(identity.Options{
 		Name:            opts.DriverName,

@@ -14,6 +14,12 @@ type Claim struct {
 	StagingPath string
 	// Rule is what the access mode allows (SingleNode for RWO/RWOP).
 	Rule access.Rule
+	// Mode is the CSI access mode, for the record.
+	Mode string
+	// Resume asks to keep renewing a holding of this node after a plugin
+	// restart: it succeeds only while the current lease is this node's,
+	// and never takes a free or another node's volume.
+	Resume bool
 }
 
 // Holder guards single-node volumes across nodes. NodeStage calls Claim
@@ -26,8 +32,9 @@ type Holder interface {
 	Release(ctx context.Context, c Claim) error
 }
 
-// noHolder claims nothing: until a Holder is plugged in, single-node use
-// across nodes rests on Kubernetes' attach/detach controller alone.
+// noHolder claims nothing: single-node use across nodes then rests on
+// Kubernetes' attach/detach controller alone. Tests plug it in; the node
+// plugin uses leaseHolder.
 type noHolder struct{}
 
 func (noHolder) Claim(context.Context, Claim) error   { return nil }

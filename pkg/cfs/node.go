@@ -48,7 +48,7 @@ func newNodeServer(opts Options) (*NodeServer, error) {
 	if err := os.MkdirAll(filepath.Join(workDir, "volumes"), 0o700); err != nil {
 		return nil, fmt.Errorf("cfs node: %w", err)
 	}
-	return &NodeServer{
+	ns := &NodeServer{
 		opts:     opts,
 		locks:    locks.New(),
 		mounter:  mount.New(),
@@ -56,8 +56,9 @@ func newNodeServer(opts Options) (*NodeServer, error) {
 		workDir:  workDir,
 		client:   &execClient{path: opts.ClientPath},
 		clusters: newClusterPool(opts.Metrics, masterCallTimeout),
-		holder:   noHolder{},
-	}, nil
+	}
+	ns.holder = newLeaseHolder(opts.NodeID, opts.Lease, opts.TakeoverGrace, ns.fence)
+	return ns, nil
 }
 
 // ready reports whether the FUSE client binary can be run.
@@ -72,9 +73,15 @@ func (ns *NodeServer) ready(context.Context) error {
 	return nil
 }
 
-// close drops idle master connections. FUSE clients keep running: they
-// serve pods and outlive the plugin process where the container allows.
-func (ns *NodeServer) close() { ns.clusters.close() }
+// close drops idle master connections and stops renewing leases. FUSE
+// clients keep running: they serve pods and outlive the plugin process
+// where the container allows (a restarted plugin resumes the renewals).
+func (ns *NodeServer) close() {
+	ns.clusters.close()
+	if h, ok := ns.holder.(*leaseHolder); ok {
+		h.close()
+	}
+}
 
 // lock takes the in-flight lock of a volume or reports ErrInProgress.
 func (ns *NodeServer) lock(volumeID string) (func(), error) {

@@ -100,7 +100,10 @@ func (ns *NodeServer) newRecord(plan *stagePlan, ownerFrom string) *stageRecord 
 
 // claimOf is the Holder's view of a staging.
 func (ns *NodeServer) claimOf(rec *stageRecord, rule access.Rule) Claim {
-	return Claim{VolumeID: rec.VolumeID, NodeID: ns.opts.NodeID, StagingPath: rec.StagingPath, Rule: rule}
+	return Claim{
+		VolumeID: rec.VolumeID, NodeID: ns.opts.NodeID, StagingPath: rec.StagingPath, Rule: rule,
+		Mode: rec.AccessMode,
+	}
 }
 
 // stage writes the config and the record, then mounts. A fresh stage that
@@ -130,7 +133,7 @@ func (ns *NodeServer) stage(
 	err = writeClientConfig(rec.ConfigFile, clientConfig{
 		MountPoint: plan.stagingPath, VolName: plan.id.Name, Owner: owner, Masters: plan.masters,
 		LogDir: filepath.Join(dir, "log"), LogLevel: plan.logLevel, ConsulAddr: plan.consulAddr,
-		ReadOnly: plan.readOnly,
+		ReadOnly: clientReadOnly(plan),
 	})
 	if err != nil {
 		return nil, err
@@ -144,11 +147,24 @@ func (ns *NodeServer) stage(
 	return rec, ns.mountRecord(ctx, rec, plan.rule)
 }
 
+// clientReadOnly says whether the client mounts read-only. A single-node
+// staging renews its lease through the staging mount, so its client
+// mounts read-write even for a read-only mode or volume; every publish
+// target of it is then a read-only bind, and only root on the node can
+// write through the staging path.
+func clientReadOnly(plan *stagePlan) bool {
+	return plan.readOnly && !plan.rule.SingleNode
+}
+
 // mountRecord runs the client of a record and confirms the mount, makes
 // the subdir and claims; on any failure the client is ended and the mount
 // undone. It is the whole of a remount after the client died.
 func (ns *NodeServer) mountRecord(ctx context.Context, rec *stageRecord, rule access.Rule) (err error) {
+	claimed := false
 	defer func() {
+		if err != nil && claimed {
+			ns.releaseAfterFailure(ctx, rec, rule)
+		}
 		if err != nil {
 			ns.endClient(ctx, rec)
 		}
@@ -178,8 +194,18 @@ func (ns *NodeServer) mountRecord(ctx context.Context, rec *stageRecord, rule ac
 	if err := ns.holder.Claim(ctx, ns.claimOf(rec, rule)); err != nil {
 		return err
 	}
+	claimed = true
 	rec.Source, rec.FsType = e.Source, e.FsType
 	return ns.saveRecord(rec)
+}
+
+// releaseAfterFailure gives back a claim of a stage that failed after it.
+func (ns *NodeServer) releaseAfterFailure(ctx context.Context, rec *stageRecord, rule access.Rule) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if err := ns.holder.Release(ctx, ns.claimOf(rec, rule)); err != nil {
+		klog.FromContext(ctx).Error(err, "Cleanup: release failed", "volumeID", rec.VolumeID)
+	}
 }
 
 // endClient unmounts the staging path (if it is the volume's) and ends
