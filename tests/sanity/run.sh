@@ -42,8 +42,11 @@ rc=0
 	--csi.stagingdir="$work/staging" --csi.mountdir="$work/mount" \
 	--csi.testvolumeparameters="$work/params.yaml" --csi.secrets="$work/$driver-secrets.yaml" \
 	--csi.testvolumesize=$((1 << 30)) --csi.testvolumeexpandsize=$((2 << 30)) \
-	--ginkgo.timeout=40m --ginkgo.no-color >"$work/sanity.log" 2>&1 || rc=$?
+	--ginkgo.timeout=40m --ginkgo.no-color --ginkgo.v >"$work/sanity.log" 2>&1 || rc=$?
 
+echo "skipped specs, by the reason csi-sanity gives:"
+grep -A1 -E '^S \[SKIPPED\]' "$work/sanity.log" | grep -vE '^(S \[SKIPPED\]|--)' | sed 's/^ */    /' |
+	sort | uniq -c || true
 grep -E '^(Ran [0-9]+ of [0-9]+ Specs|SUCCESS!|FAIL!)' "$work/sanity.log" || true
 if [ $rc -ne 0 ]; then
 	echo "--- failures ---"
