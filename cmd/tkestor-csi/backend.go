@@ -26,6 +26,8 @@ func newBackend(opts *Options, rec *metrics.Recorder) (backend, error) {
 			StateDir:      opts.StateDir,
 			ClientPath:    opts.CFSClient,
 			TakeoverGrace: opts.TakeoverGrace,
+			Lease:         opts.RWOLease,
+			Masters:       opts.CFSMasters,
 			Metrics:       rec,
 		})
 	}

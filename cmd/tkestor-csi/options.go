@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tkestack/tkestor-csi/pkg/common/server"
@@ -33,8 +34,28 @@ type Options struct {
 	// it before another node may fence it and take over; 0 disables
 	// automatic takeover.
 	TakeoverGrace time.Duration
+	// RWOLease is how long a single-node lease lasts without renewal
+	// (cfs: holders renew every third of it and fence themselves when
+	// they cannot).
+	RWOLease time.Duration
+	// CFSMasters are ChubaoFS clusters the controller knows from the start,
+	// each a comma-separated master list (the flag may be repeated).
+	CFSMasters masterLists
 	// RPCTimeout bounds every RPC that arrives without a shorter deadline.
 	RPCTimeout time.Duration
+}
+
+// masterLists collects every --cfs-master-addr.
+type masterLists []string
+
+func (m *masterLists) String() string { return strings.Join(*m, ";") }
+
+func (m *masterLists) Set(v string) error {
+	if strings.TrimSpace(v) == "" {
+		return errors.New("empty master list")
+	}
+	*m = append(*m, v)
+	return nil
 }
 
 const (
@@ -57,6 +78,10 @@ func (o *Options) addFlags(fs *flag.FlagSet, mode *string) {
 	fs.StringVar(&o.CFSClient, "cfs-client", "/usr/bin/cfs-client", "cfs: path of the ChubaoFS FUSE client")
 	fs.DurationVar(&o.TakeoverGrace, "rwo-takeover-grace", 5*time.Minute,
 		"how long a dead holder keeps a single-node volume before another node fences it and takes over; 0 disables")
+	fs.DurationVar(&o.RWOLease, "rwo-lease", 30*time.Second,
+		"cfs: how long a single-node lease lasts without renewal; holders renew every third of it")
+	fs.Var(&o.CFSMasters, "cfs-master-addr",
+		"cfs: a cluster's masters (comma-separated host:port) for ListVolumes, GetCapacity and readiness; repeatable")
 	fs.DurationVar(&o.RPCTimeout, "rpc-timeout", 2*time.Minute, "upper bound for one RPC")
 }
 
@@ -88,6 +113,9 @@ func (o *Options) Validate(mode string) error {
 	}
 	if o.TakeoverGrace < 0 || o.RPCTimeout <= 0 {
 		return errors.New("--rwo-takeover-grace must be >= 0 and --rpc-timeout > 0")
+	}
+	if o.RWOLease < time.Second {
+		return fmt.Errorf("--rwo-lease must be at least 1s, got %s", o.RWOLease)
 	}
 	return nil
 }
