@@ -11,6 +11,27 @@ import (
 	"github.com/tkestack/tkestor-csi/pkg/common/locks"
 )
 
+// The controller in brief (details beside the code they describe):
+//
+//   - IDs (volid.go): "0001-<v|s>-<len>-<clusterID>-<pool ID>-<hash>", the
+//     hash being 128 bits of SHA-256 of the CSI name, so the image name
+//     (csi-vol-<hash> or csi-snap-<hash>) follows from the name alone and
+//     every retry, restart or second replica lands on the same image.
+//   - Records (image.go): each image carries its own back-pointer (CSI name,
+//     content source, creation time) and, last of all, a commit marker
+//     naming itself. A create finds the image missing (make it), without a
+//     record of its own (an interrupted attempt: remove and make again),
+//     recorded but not committed (finish the remaining idempotent steps), or
+//     committed (compare: same size range and source, or AlreadyExists).
+//   - Locks: an in-process try-lock per name and per image (Aborted at
+//     once), and a RADOS lease per image (lease.go) so two controller
+//     processes never work on one image at once.
+//   - Snapshots and clones (controller_snapshot.go, controller_clone.go,
+//     reap.go): clone-v2 children; a deleted image with children waits in
+//     the RBD trash and is purged when its last child goes. Nothing of ours
+//     is left in a pool once every volume and snapshot is deleted.
+//   - Failpoints between all steps (failpoints.go) for the crash tests.
+
 // ControllerServer is the CSI Controller service of the RBD driver.
 type ControllerServer struct {
 	csi.UnimplementedControllerServer

@@ -251,6 +251,9 @@ func (cs *ControllerServer) resolveCreate(s *session, cr *createRequest) (imageR
 	if err != nil {
 		return imageRef{}, nil, err
 	}
+	if src.id.PoolID == target.id.PoolID && src.id.Image == target.id.Image {
+		return imageRef{}, nil, fmt.Errorf("%w: volume %q cannot be its own content source", ErrInvalidParam, cr.name)
+	}
 	return target, &src, nil
 }
 
