@@ -20,6 +20,11 @@ type Status struct {
 	HWM uint64
 	// Threads is the number of threads now.
 	Threads int
+	// RSSAnon and RSSFile split RSS: anonymous memory (heaps, stacks) and
+	// file-backed pages (the executable and shared libraries, counted in
+	// full although other processes may share them).
+	RSSAnon uint64
+	RSSFile uint64
 }
 
 // Read parses /proc/PID/status.
@@ -55,6 +60,10 @@ func parse(data []byte) (Status, error) {
 			st.HWM, found = n<<10, found+1
 		case "Threads":
 			st.Threads, found = int(n), found+1
+		case "RssAnon":
+			st.RSSAnon = n << 10
+		case "RssFile":
+			st.RSSFile = n << 10
 		}
 	}
 	if found < 3 {
@@ -160,4 +169,29 @@ func parseCPU(data []byte) (time.Duration, error) {
 		ticks += uint64(max(n, 0))
 	}
 	return time.Duration(ticks) * clockTick, nil
+}
+
+// PSS returns the proportional set size from /proc/PID/smaps_rollup: RSS
+// with every shared page divided among the processes that map it.
+func PSS(pid int) (uint64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		rest, ok := bytes.CutPrefix(line, []byte("Pss:"))
+		if !ok {
+			continue
+		}
+		f := bytes.Fields(rest)
+		if len(f) == 0 {
+			break
+		}
+		n, err := strconv.ParseUint(string(f[0]), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("smaps_rollup: %w", err)
+		}
+		return n << 10, nil
+	}
+	return 0, fmt.Errorf("smaps_rollup: no Pss line")
 }

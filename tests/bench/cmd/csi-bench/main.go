@@ -93,7 +93,7 @@ func benchmark(ctx context.Context, o *Options) (*report, error) {
 
 	var idle idleReadings
 	settle(ctx, o.Settle)
-	idle.ctrlStart, idle.nodeStart = b.readIdle(&idle)
+	idle.ctrlStart, idle.nodeStart = b.readIdle(&idle, false)
 	logf("start: prefix %s, controller idle %s, node idle %s", o.NamePrefix, idleText(idle.ctrlStart),
 		idleText(idle.nodeStart))
 
@@ -103,7 +103,7 @@ func benchmark(ctx context.Context, o *Options) (*report, error) {
 	rep.Leftovers = b.ledger.cleanup(o.Timeout)
 	rep.Leftovers = append(rep.Leftovers, b.floorLeftovers()...)
 	settle(context.Background(), o.Settle)
-	idle.ctrlEnd, idle.nodeEnd = b.readIdle(&idle)
+	idle.ctrlEnd, idle.nodeEnd = b.readIdle(&idle, true)
 
 	rep.Rows = b.buildRows()
 	rep.Processes = b.processes(idle, rep.Rows)
@@ -165,7 +165,17 @@ func dialReady(ctx context.Context, endpoint string) (*csiclient.Client, error) 
 	}
 }
 
-func (b *bench) readIdle(idle *idleReadings) (ctrlSt, nodeSt *procstat.Status) {
+func (b *bench) readIdle(idle *idleReadings, end bool) (ctrlSt, nodeSt *procstat.Status) {
+	if idle.pss == nil {
+		idle.pss = map[pssKey]uint64{}
+	}
+	for _, pid := range []int{b.o.ControllerPID, b.o.NodePID} {
+		if pid > 0 {
+			if v, err := procstat.PSS(pid); err == nil {
+				idle.pss[pssKey{pid, end}] = v
+			}
+		}
+	}
 	var err error
 	if ctrlSt, err = idleStatus(b.o.ControllerPID); err != nil {
 		idle.errs = append(idle.errs, err.Error())

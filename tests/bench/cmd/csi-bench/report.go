@@ -56,8 +56,15 @@ type procReport struct {
 	ThrStart   int     `json:"idleStartThreads"`
 	ThrEnd     int     `json:"idleEndThreads"`
 	PeakSample float64 `json:"peakSampledRSSMiB"`
-	PeakThr    int     `json:"peakSampledThreads"`
-	Err        string  `json:"error,omitempty"`
+	// The idle readings split: anonymous and file-backed RSS, and PSS.
+	AnonStart float64 `json:"idleStartAnonMiB"`
+	FileStart float64 `json:"idleStartFileMiB"`
+	PSSStart  float64 `json:"idleStartPSSMiB"`
+	AnonEnd   float64 `json:"idleEndAnonMiB"`
+	FileEnd   float64 `json:"idleEndFileMiB"`
+	PSSEnd    float64 `json:"idleEndPSSMiB"`
+	PeakThr   int     `json:"peakSampledThreads"`
+	Err       string  `json:"error,omitempty"`
 }
 
 // report is the whole output; --json prints it as is.
@@ -186,8 +193,17 @@ func rowGroup(r row) int {
 // idleReadings holds the plugin readings taken before and after the run.
 type idleReadings struct {
 	ctrlStart, ctrlEnd, nodeStart, nodeEnd *procstat.Status
-	errs                                   []string
+	// pss holds PSS readings by pid and end (false: start, true: end).
+	pss  map[pssKey]uint64
+	errs []string
 }
+
+type pssKey struct {
+	pid int
+	end bool
+}
+
+func pssOf(m map[pssKey]uint64, pid int, end bool) uint64 { return m[pssKey{pid, end}] }
 
 func (b *bench) processes(idle idleReadings, rows []row) []procReport {
 	var out []procReport
@@ -198,9 +214,13 @@ func (b *bench) processes(idle idleReadings, rows []row) []procReport {
 		p := procReport{Role: role, PID: pid}
 		if start != nil {
 			p.IdleStart, p.ThrStart = mib(start.RSS), start.Threads
+			p.AnonStart, p.FileStart = mib(start.RSSAnon), mib(start.RSSFile)
+			p.PSSStart = mib(pssOf(idle.pss, pid, false))
 		}
 		if end != nil {
 			p.IdleEnd, p.ThrEnd, p.HWM = mib(end.RSS), end.Threads, mib(end.HWM)
+			p.AnonEnd, p.FileEnd = mib(end.RSSAnon), mib(end.RSSFile)
+			p.PSSEnd = mib(pssOf(idle.pss, pid, true))
 		} else {
 			p.Err = "process gone before the end of the run"
 		}
@@ -462,6 +482,9 @@ func writeProcesses(p *printer, procs []procReport) {
 			p.f(" (%s)", pr.Err)
 		}
 		p.ln()
+		p.f("  %-10s idle RSS split: at start %.1f anon + %.1f file-backed (PSS %.1f); after %.1f anon + %.1f"+
+			" file-backed (PSS %.1f) MiB\n", "", pr.AnonStart, pr.FileStart, pr.PSSStart, pr.AnonEnd, pr.FileEnd,
+			pr.PSSEnd)
 	}
 }
 
