@@ -31,11 +31,3 @@ type Holder interface {
 	Claim(ctx context.Context, c Claim) error
 	Release(ctx context.Context, c Claim) error
 }
-
-// noHolder claims nothing: single-node use across nodes then rests on
-// Kubernetes' attach/detach controller alone. Tests plug it in; the node
-// plugin uses leaseHolder.
-type noHolder struct{}
-
-func (noHolder) Claim(context.Context, Claim) error   { return nil }
-func (noHolder) Release(context.Context, Claim) error { return nil }

@@ -149,7 +149,7 @@ func readLease(root string) (leaseView, error) {
 	if err != nil || dir == nil {
 		return leaseView{}, err
 	}
-	defer dir.Close()
+	defer dir.close()
 	return dir.current()
 }
 
@@ -162,7 +162,7 @@ func writeRelease(root string, gen uint64, now time.Time) error {
 	if dir == nil {
 		return fmt.Errorf("%w: the lease directory is gone", ErrWrongState)
 	}
-	defer dir.Close()
+	defer dir.close()
 	err = dir.create(&leaseRecord{Since: now.UTC(), RenewedAt: now.UTC(), Generation: gen, ReleasedBy: "operator"})
 	if errors.Is(err, errGenerationTaken) {
 		return fmt.Errorf("%w: the lease changed hands while releasing it", ErrWrongState)
@@ -209,7 +209,7 @@ func withVolumeMount(ctx context.Context, q HolderQuery, readOnly bool, fn func(
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	defer func() { _ = os.RemoveAll(work) }()
 	root, config := filepath.Join(work, "mnt"), filepath.Join(work, "client.json")
 	if err := os.MkdirAll(filepath.Join(work, "log"), 0o700); err != nil {
 		return err

@@ -87,7 +87,7 @@ func openLeaseDir(root string, create bool) (*leaseDir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", root, err)
 	}
-	defer unix.Close(rootFD)
+	defer func() { _ = unix.Close(rootFD) }()
 	if create {
 		if err := unix.Mkdirat(rootFD, leaseDirName, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
 			return nil, fmt.Errorf("create %s/%s: %w", root, leaseDirName, err)
@@ -103,8 +103,8 @@ func openLeaseDir(root string, create bool) (*leaseDir, error) {
 	return &leaseDir{f: os.NewFile(uintptr(fd), root+"/"+leaseDirName)}, nil
 }
 
-// Close releases the directory handle.
-func (d *leaseDir) Close() error { return d.f.Close() }
+// close releases the directory handle (read-only: nothing to flush).
+func (d *leaseDir) close() { _ = d.f.Close() }
 
 func (d *leaseDir) fd() int { return int(d.f.Fd()) }
 
@@ -116,7 +116,7 @@ func (d *leaseDir) names() ([]string, error) {
 		return nil, fmt.Errorf("list %s: %w", d.f.Name(), err)
 	}
 	f := os.NewFile(uintptr(fd), d.f.Name())
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	names, err := f.Readdirnames(-1)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", d.f.Name(), err)
@@ -164,7 +164,7 @@ func (d *leaseDir) read(name string) ([]byte, error) {
 		return nil, fmt.Errorf("read %s/%s: %w", d.f.Name(), name, err)
 	}
 	f := os.NewFile(uintptr(fd), name)
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	raw, err := io.ReadAll(io.LimitReader(f, leaseMaxBytes))
 	if err != nil {
 		return nil, fmt.Errorf("read %s/%s: %w", d.f.Name(), name, err)
@@ -228,7 +228,7 @@ func (d *leaseDir) gc(current uint64) {
 func writeRecord(f *os.File, rec *leaseRecord) error {
 	raw, err := json.Marshal(rec)
 	if err != nil {
-		f.Close()
+		_ = f.Close()
 		return fmt.Errorf("encode lease record: %w", err)
 	}
 	_, err = f.Write(append(raw, '\n'))

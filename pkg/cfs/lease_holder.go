@@ -75,7 +75,7 @@ func (h *leaseHolder) claimExclusive(ctx context.Context, c Claim) error {
 	if dir == nil {
 		return fmt.Errorf("%w: volume %q: no lease record", errLeaseLost, c.VolumeID)
 	}
-	defer dir.Close()
+	defer dir.close()
 	for attempt := 0; attempt < claimAttempts; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -135,7 +135,7 @@ func (h *leaseHolder) checkReader(ctx context.Context, c Claim) error {
 	if err != nil || dir == nil {
 		return h.ioError(c, err)
 	}
-	defer dir.Close()
+	defer dir.close()
 	view, err := dir.current()
 	if err != nil {
 		return h.ioError(c, err)
@@ -172,7 +172,7 @@ func (h *leaseHolder) release(c Claim) error {
 	if err != nil || dir == nil {
 		return h.ioError(c, err)
 	}
-	defer dir.Close()
+	defer dir.close()
 	view, err := dir.current()
 	if err != nil {
 		return h.ioError(c, err)

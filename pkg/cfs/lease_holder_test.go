@@ -80,7 +80,7 @@ func currentLease(t *testing.T, root string) leaseView {
 	if err != nil || dir == nil {
 		t.Fatalf("open lease dir: %v", err)
 	}
-	defer dir.Close()
+	defer dir.close()
 	v, err := dir.current()
 	if err != nil {
 		t.Fatal(err)
@@ -282,7 +282,7 @@ func TestLeaseRenewalFences(t *testing.T) {
 		if err := dir.create(&leaseRecord{Generation: 2, ReleasedBy: "operator"}); err != nil {
 			t.Fatal(err)
 		}
-		dir.Close()
+		dir.close()
 		reason := waitFence(t, fences, lease)
 		if !strings.Contains(reason, "released by operator") {
 			t.Errorf("fence reason %q", reason)

@@ -145,7 +145,7 @@ func (h *leaseHolder) renewOnce(l *heldLease) renewal {
 	if dir == nil {
 		return renewal{lost: "the lease directory is gone"}
 	}
-	defer dir.Close()
+	defer dir.close()
 	view, err := dir.current()
 	if err != nil {
 		return renewal{err: err}
