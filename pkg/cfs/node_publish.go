@@ -133,7 +133,8 @@ func (ns *NodeServer) checkTarget(plan *publishPlan, rec *stageRecord) (bool, er
 }
 
 // ensureStaged makes sure the staging path is a live mount of the volume,
-// remounting it from the record when its client died.
+// remounting it from the record when its client died, and that this node
+// still holds the volume (Claim is idempotent: a held lease is only read).
 func (ns *NodeServer) ensureStaged(ctx context.Context, rec *stageRecord) error {
 	st, _, err := ns.stateOf(rec.StagingPath, rec.VolName)
 	if err != nil {
@@ -141,7 +142,7 @@ func (ns *NodeServer) ensureStaged(ctx context.Context, rec *stageRecord) error 
 	}
 	switch st {
 	case mountedLive:
-		return nil
+		return ns.holder.Claim(ctx, ns.claimOf(rec, accessRuleOf(rec)))
 	case mountedDead:
 		return ns.remount(ctx, rec)
 	}
