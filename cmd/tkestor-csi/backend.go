@@ -38,6 +38,7 @@ func newBackend(opts *Options, rec *metrics.Recorder) (backend, error) {
 		Mode:                opts.Mode,
 		ClusterConfig:       opts.ClusterConfig,
 		ControllerSecretDir: opts.ControllerSecretDir,
+		LeaseDuration:       opts.BackendLease,
 		StateDir:            opts.StateDir,
 		TakeoverGrace:       opts.TakeoverGrace,
 		Metrics:             rec,

@@ -41,6 +41,8 @@ type Options struct {
 	// CFSMasters are ChubaoFS clusters the controller knows from the start,
 	// each a comma-separated master list (the flag may be repeated).
 	CFSMasters masterLists
+	// BackendLease is the rbd controller's lock lease on an image.
+	BackendLease time.Duration
 	// RPCTimeout bounds every RPC that arrives without a shorter deadline.
 	RPCTimeout time.Duration
 }
@@ -82,6 +84,8 @@ func (o *Options) addFlags(fs *flag.FlagSet, mode *string) {
 		"cfs: how long a single-node lease lasts without renewal; holders renew every third of it")
 	fs.Var(&o.CFSMasters, "cfs-master-addr",
 		"cfs: a cluster's masters (comma-separated host:port) for ListVolumes, GetCapacity and readiness; repeatable")
+	fs.DurationVar(&o.BackendLease, "backend-lease", 30*time.Second,
+		"rbd controller: how long its lock on an image outlives the last renewal (a crashed controller blocks that long)")
 	fs.DurationVar(&o.RPCTimeout, "rpc-timeout", 2*time.Minute, "upper bound for one RPC")
 }
 
@@ -111,8 +115,8 @@ func (o *Options) Validate(mode string) error {
 	if o.LoggingFormat != "text" && o.LoggingFormat != "json" {
 		return fmt.Errorf("--logging-format must be text or json, got %q", o.LoggingFormat)
 	}
-	if o.TakeoverGrace < 0 || o.RPCTimeout <= 0 {
-		return errors.New("--rwo-takeover-grace must be >= 0 and --rpc-timeout > 0")
+	if o.TakeoverGrace < 0 || o.RPCTimeout <= 0 || o.BackendLease < 3*time.Second {
+		return errors.New("--rwo-takeover-grace must be >= 0, --rpc-timeout > 0 and --backend-lease >= 3s")
 	}
 	if o.RWOLease < time.Second {
 		return fmt.Errorf("--rwo-lease must be at least 1s, got %s", o.RWOLease)

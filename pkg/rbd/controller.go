@@ -135,11 +135,20 @@ func (cs *ControllerServer) tryLock(what string, keys ...string) error {
 	return nil
 }
 
+// leaseDuration is the backend lock lease: short in crash tests, so a
+// killed holder's lock lapses quickly; the default elsewhere.
+func (cs *ControllerServer) leaseDuration() time.Duration {
+	if cs.opts.LeaseDuration > 0 {
+		return cs.opts.LeaseDuration
+	}
+	return DefaultLeaseDuration
+}
+
 // lease takes the backend locks of the images an operation changes.
 func (cs *ControllerServer) lease(s *session, op string, refs ...imageRef) (leases, error) {
 	var ls leases
 	for _, r := range refs {
-		l, err := acquireLease(s.conn, r.pool, r.id.Image, op)
+		l, err := acquireLease(s.conn, r.pool, r.id.Image, op, cs.leaseDuration())
 		if err != nil {
 			ls.release()
 			return nil, err

@@ -32,6 +32,10 @@ type Options struct {
 	// Secret): the controller's credentials for calls that carry no
 	// secrets (ListVolumes, ListSnapshots, GetCapacity, Probe).
 	ControllerSecretDir string
+	// LeaseDuration is how long a controller's backend lock on an image
+	// outlives its last renewal (0: DefaultLeaseDuration). A crashed
+	// controller blocks other replicas' calls on its images that long.
+	LeaseDuration time.Duration
 	// Metrics records backend call latency; nil records nothing.
 	Metrics *metrics.Recorder
 }

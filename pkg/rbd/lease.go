@@ -16,27 +16,29 @@ import (
 // or a restarted one whose old call still runs): every mutating operation
 // on an image holds a RADOS exclusive lock on the object
 // "csi.lock.<image>" in the image's pool. The lock is a lease: it expires
-// LeaseDuration after the last renewal, so a crashed holder blocks retries
-// (Aborted) for at most that long; the holder renews it every
-// LeaseDuration/3 and stops working (ErrLeaseLost) once it is less than
-// leaseMargin from expiry without a renewal. Releasing deletes the lock
+// its duration (Options.LeaseDuration, DefaultLeaseDuration) after the last
+// renewal, so a crashed holder blocks retries (Aborted) for at most that
+// long; the holder renews it every third of the duration and stops working
+// (ErrLeaseLost) once it is less than a quarter of it from expiry without a
+// renewal. Releasing deletes the lock
 // object (which drops the lock with it) after a must-renew proves we still
 // hold it, so no bookkeeping object is left behind.
 const (
 	lockObjectPrefix = "csi.lock."
 	lockName         = "tkestor.csi"
-	// LeaseDuration is how long a backend lock outlives its last renewal.
-	LeaseDuration = 30 * time.Second
-	leaseMargin   = 8 * time.Second
+	// DefaultLeaseDuration is how long a backend lock outlives its last
+	// renewal unless Options.LeaseDuration says otherwise.
+	DefaultLeaseDuration = 30 * time.Second
 
 	lockFlagMustRenew = byte(1 << 1) // LIBRADOS_LOCK_FLAG_MUST_RENEW
 )
 
 // lease is one held backend lock.
 type lease struct {
-	io     *rados.IOContext
-	oid    string
-	cookie string
+	io       *rados.IOContext
+	oid      string
+	cookie   string
+	duration time.Duration
 
 	mu      sync.Mutex
 	renewed time.Time
@@ -47,14 +49,14 @@ type lease struct {
 
 // acquireLease takes the backend lock of image in pool, or returns
 // ErrInProgress when another operation holds it.
-func acquireLease(conn *rados.Conn, pool, image, op string) (*lease, error) {
+func acquireLease(conn *rados.Conn, pool, image, op string, duration time.Duration) (*lease, error) {
 	io, err := conn.OpenIOContext(pool)
 	if err != nil {
 		return nil, fmt.Errorf("open pool %q for lock: %w", pool, err)
 	}
-	l := &lease{io: io, oid: lockObjectPrefix + image, cookie: newCookie()}
+	l := &lease{io: io, oid: lockObjectPrefix + image, cookie: newCookie(), duration: duration}
 	start := time.Now()
-	ret, err := io.LockExclusive(l.oid, lockName, l.cookie, op, LeaseDuration, nil)
+	ret, err := io.LockExclusive(l.oid, lockName, l.cookie, op, duration, nil)
 	switch {
 	case err != nil:
 		io.Destroy()
@@ -79,7 +81,7 @@ func newCookie() string {
 
 func (l *lease) renewLoop() {
 	defer close(l.done)
-	tick := time.NewTicker(LeaseDuration / 3)
+	tick := time.NewTicker(l.duration / 3)
 	defer tick.Stop()
 	for {
 		select {
@@ -97,7 +99,7 @@ func (l *lease) renewLoop() {
 func (l *lease) renew() error {
 	start := time.Now()
 	flags := lockFlagMustRenew
-	ret, err := l.io.LockExclusive(l.oid, lockName, l.cookie, "", LeaseDuration, &flags)
+	ret, err := l.io.LockExclusive(l.oid, lockName, l.cookie, "", l.duration, &flags)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err == nil && ret == 0 {
@@ -121,7 +123,7 @@ func (l *lease) check() error {
 	if l.lost != nil {
 		return l.lost
 	}
-	if time.Since(l.renewed) > LeaseDuration-leaseMargin {
+	if time.Since(l.renewed) > l.duration-l.duration/4 {
 		return fmt.Errorf("%w: %q not renewed for %s", ErrLeaseLost, l.oid, time.Since(l.renewed).Round(time.Second))
 	}
 	return nil
