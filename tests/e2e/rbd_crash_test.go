@@ -33,7 +33,10 @@ func (r *crashRun) controller(name, point string) *plugin {
 	if point != "" {
 		env = []string{"TKESTOR_FAILPOINTS=" + point}
 	}
-	return startPlugin(r.t, r.dir, name, env, r.env.rbdArgs(r.t, r.dir, "controller", "ctrl")...)
+	// A short backend lease: the killed controller's lock on the image
+	// lapses in seconds instead of the default 30 s.
+	args := append(r.env.rbdArgs(r.t, r.dir, "controller", "ctrl"), "--backend-lease=4s")
+	return startPlugin(r.t, r.dir, name, env, args...)
 }
 
 // crash calls call on a plugin armed at r.point and kills it with SIGKILL
