@@ -7,7 +7,8 @@
 # figure is that process's own. Controller phases: N=100 at C=1, 8 and 32;
 # node phases: N=15 at C=1 (every stage maps, formats and mounts for real);
 # then the go-ceph building blocks (image open, metadata write, lock) that
-# explain the controller figures. The plugins log at -v=2, as deployed.
+# explain the controller figures. The plugins log at -v=2 and serve metrics,
+# as deployed.
 # TKESTOR_BENCH_COMMIT names the commit when $top is not a git checkout.
 # Extra flags go to csi-bench and win over these defaults (for example
 # --rounds=2, --json, --count=50). Prints csi-bench's table, then checks that
@@ -28,13 +29,20 @@ rbd_() { timeout 30 rbd -c "$CEPH_CONF" "$@"; }
 images() { rbd_ ls "$TKESTOR_POOL" | sort; }
 trash() { rbd_ trash ls "$TKESTOR_POOL" | sort; }
 
-# start_plugin ROLE MODE: one tkestor-csi process; its PID goes to pid_ROLE.
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_plugin ROLE MODE: one tkestor-csi process, with metrics on a free
+# local port as deployed; its PID goes to pid_ROLE, its port to port_ROLE.
 start_plugin() {
-	local role=$1 mode=$2
+	local role=$1 mode=$2 port
+	port=$(free_port)
+	printf -v "port_$role" %s "$port"
 	"$bin/tkestor-csi" --driver=rbd --mode="$mode" --nodeid="bench-$role" \
 		--endpoint="unix://$work/$role.sock" --cluster-config="$TKESTOR_CSI_CONFIG" \
 		--controller-secret-dir="$work/rbd-ctrl-secret" --state-dir="$work/state-$role" -v=2 \
-		>"$work/$role.log" 2>&1 &
+		--metrics-address="127.0.0.1:$port" >"$work/$role.log" 2>&1 &
 	pids+=($!)
 	printf -v "pid_$role" %s $!
 	wait_socket $! "$work/$role.sock" "$work/$role.log"
@@ -98,6 +106,8 @@ done
 rc=0
 "$bin/csi-bench" --endpoint="unix://$work/controller.sock" --node-endpoint="unix://$work/node.sock" \
 	--controller-pid="$pid_controller" --node-pid="$pid_node" \
+	--controller-metrics-url="http://127.0.0.1:$port_controller/metrics" \
+	--node-metrics-url="http://127.0.0.1:$port_node/metrics" \
 	--parameters="clusterID=$TKESTOR_CLUSTER_ID,pool=$TKESTOR_POOL,imageFeatures=layering,mounter=fuse,csi.storage.k8s.io/fstype=ext4" \
 	--snapshot-parameters="clusterID=$TKESTOR_CLUSTER_ID" \
 	--secrets-file="$work/rbd-secret.json" --cluster-config="$TKESTOR_CSI_CONFIG" \

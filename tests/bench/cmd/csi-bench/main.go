@@ -107,6 +107,7 @@ func benchmark(ctx context.Context, o *Options) (*report, error) {
 
 	rep.Rows = b.buildRows()
 	rep.Processes = b.processes(idle, rep.Rows)
+	rep.Notes = append(rep.Notes, idle.errs...)
 	rep.Checks = b.checks(rep.Rows, rep.Processes)
 	rep.LoadEnd = loadAvg()
 	rep.Elapsed = time.Since(rep.Started).Round(time.Second).String()
@@ -169,11 +170,26 @@ func (b *bench) readIdle(idle *idleReadings, end bool) (ctrlSt, nodeSt *procstat
 	if idle.pss == nil {
 		idle.pss = map[pssKey]uint64{}
 	}
-	for _, pid := range []int{b.o.ControllerPID, b.o.NodePID} {
-		if pid > 0 {
-			if v, err := procstat.PSS(pid); err == nil {
-				idle.pss[pssKey{pid, end}] = v
+	if idle.goRT == nil {
+		idle.goRT = map[pssKey]*procstat.GoRuntime{}
+	}
+	for _, t := range []struct {
+		pid int
+		url string
+	}{{b.o.ControllerPID, b.o.CtrlMetrics}, {b.o.NodePID, b.o.NodeMetrics}} {
+		if t.pid <= 0 {
+			continue
+		}
+		if v, err := procstat.PSS(t.pid); err == nil {
+			idle.pss[pssKey{t.pid, end}] = v
+		}
+		if t.url != "" {
+			g, err := procstat.ReadGoRuntime(context.Background(), t.url)
+			if err != nil {
+				idle.errs = append(idle.errs, err.Error())
+				continue
 			}
+			idle.goRT[pssKey{t.pid, end}] = &g
 		}
 	}
 	var err error

@@ -48,6 +48,8 @@ type Options struct {
 	RbdFuse       string
 	OSDSocket     string
 	MonSocket     string
+	CtrlMetrics   string
+	NodeMetrics   string
 }
 
 // Phase groups selectable with --phases.
@@ -108,6 +110,9 @@ func parseOptions(args []string) (*Options, error) {
 		"admin socket of the OSD: count OSD operations per call (a one-OSD test cluster)")
 	fs.StringVar(&o.MonSocket, "mon-admin-socket", "",
 		"admin socket of the monitor: count Paxos commits per call")
+	fs.StringVar(&o.CtrlMetrics, "controller-metrics-url", "",
+		"the controller's Prometheus endpoint (http://127.0.0.1:PORT/metrics): Go runtime memory at idle")
+	fs.StringVar(&o.NodeMetrics, "node-metrics-url", "", "the node plugin's Prometheus endpoint")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

@@ -63,8 +63,11 @@ type procReport struct {
 	AnonEnd   float64 `json:"idleEndAnonMiB"`
 	FileEnd   float64 `json:"idleEndFileMiB"`
 	PSSEnd    float64 `json:"idleEndPSSMiB"`
-	PeakThr   int     `json:"peakSampledThreads"`
-	Err       string  `json:"error,omitempty"`
+	// GoStart and GoEnd are the Go runtime's own view (from --*-metrics-url).
+	GoStart *goMem `json:"goRuntimeStart,omitempty"`
+	GoEnd   *goMem `json:"goRuntimeEnd,omitempty"`
+	PeakThr int    `json:"peakSampledThreads"`
+	Err     string `json:"error,omitempty"`
 }
 
 // report is the whole output; --json prints it as is.
@@ -86,6 +89,7 @@ type report struct {
 	Processes    []procReport `json:"processes"`
 	Checks       []check      `json:"targets"`
 	Leftovers    []string     `json:"leftovers"`
+	Notes        []string     `json:"notes,omitempty"`
 }
 
 func loadAvg() string {
@@ -194,8 +198,25 @@ func rowGroup(r row) int {
 type idleReadings struct {
 	ctrlStart, ctrlEnd, nodeStart, nodeEnd *procstat.Status
 	// pss holds PSS readings by pid and end (false: start, true: end).
-	pss  map[pssKey]uint64
+	pss map[pssKey]uint64
+	// goRT holds the Go runtime readings the same way.
+	goRT map[pssKey]*procstat.GoRuntime
 	errs []string
+}
+
+// goMem is the Go runtime's memory in MiB.
+type goMem struct {
+	SysMiB   float64 `json:"sysMiB"`
+	HeapMiB  float64 `json:"heapInuseMiB"`
+	StackMiB float64 `json:"stackInuseMiB"`
+	Threads  int     `json:"threads"`
+}
+
+func toGoMem(g *procstat.GoRuntime) *goMem {
+	if g == nil {
+		return nil
+	}
+	return &goMem{SysMiB: mib(g.Sys), HeapMiB: mib(g.HeapInuse), StackMiB: mib(g.StackInuse), Threads: g.Threads}
 }
 
 type pssKey struct {
@@ -216,11 +237,13 @@ func (b *bench) processes(idle idleReadings, rows []row) []procReport {
 			p.IdleStart, p.ThrStart = mib(start.RSS), start.Threads
 			p.AnonStart, p.FileStart = mib(start.RSSAnon), mib(start.RSSFile)
 			p.PSSStart = mib(pssOf(idle.pss, pid, false))
+			p.GoStart = toGoMem(idle.goRT[pssKey{pid, false}])
 		}
 		if end != nil {
 			p.IdleEnd, p.ThrEnd, p.HWM = mib(end.RSS), end.Threads, mib(end.HWM)
 			p.AnonEnd, p.FileEnd = mib(end.RSSAnon), mib(end.RSSFile)
 			p.PSSEnd = mib(pssOf(idle.pss, pid, true))
+			p.GoEnd = toGoMem(idle.goRT[pssKey{pid, true}])
 		} else {
 			p.Err = "process gone before the end of the run"
 		}
@@ -405,6 +428,9 @@ func writeTable(w io.Writer, rep *report) error {
 		}
 	}
 	writeErrors(p, rep.Rows)
+	for _, n := range rep.Notes {
+		p.ln("note: " + n)
+	}
 	if len(rep.Leftovers) == 0 {
 		p.ln("\ncleanup: everything the benchmark made was removed")
 	} else {
@@ -485,6 +511,12 @@ func writeProcesses(p *printer, procs []procReport) {
 		p.f("  %-10s idle RSS split: at start %.1f anon + %.1f file-backed (PSS %.1f); after %.1f anon + %.1f"+
 			" file-backed (PSS %.1f) MiB\n", "", pr.AnonStart, pr.FileStart, pr.PSSStart, pr.AnonEnd, pr.FileEnd,
 			pr.PSSEnd)
+		if pr.GoStart != nil && pr.GoEnd != nil {
+			p.f("  %-10s Go runtime (its /metrics): at start %.1f MiB obtained (heap %.1f, stacks %.1f, %d threads);"+
+				" after %.1f MiB (heap %.1f, stacks %.1f, %d threads); anonymous RSS beyond what Go obtained is C (librados, librbd, malloc arenas)\n",
+				"", pr.GoStart.SysMiB, pr.GoStart.HeapMiB, pr.GoStart.StackMiB, pr.GoStart.Threads,
+				pr.GoEnd.SysMiB, pr.GoEnd.HeapMiB, pr.GoEnd.StackMiB, pr.GoEnd.Threads)
+		}
 	}
 }
 
