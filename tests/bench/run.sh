@@ -108,7 +108,8 @@ rc=0
 	--controller-pid="$pid_controller" --node-pid="$pid_node" \
 	--controller-metrics-url="http://127.0.0.1:$port_controller/metrics" \
 	--node-metrics-url="http://127.0.0.1:$port_node/metrics" \
-	--parameters="clusterID=$TKESTOR_CLUSTER_ID,pool=$TKESTOR_POOL,imageFeatures=layering,mounter=fuse,csi.storage.k8s.io/fstype=ext4" \
+	--parameters="clusterID=$TKESTOR_CLUSTER_ID,pool=$TKESTOR_POOL,imageFeatures=layering,mounter=fuse" \
+	--fstype=ext4 \
 	--snapshot-parameters="clusterID=$TKESTOR_CLUSTER_ID" \
 	--secrets-file="$work/rbd-secret.json" --cluster-config="$TKESTOR_CSI_CONFIG" \
 	--count=100 --concurrency=1,8,32 --node-count=15 --node-concurrency=1 \

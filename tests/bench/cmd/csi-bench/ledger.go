@@ -137,9 +137,8 @@ func (l *ledger) cleanup(timeout time.Duration) []string {
 		}
 	}
 	for name, s := range l.failed {
-		if try(s.name()+" volume "+name+" (create failed; a retry to find and delete it failed too)", func(ctx context.Context) error {
-			return removeByName(ctx, s, name)
-		}) {
+		what := s.name() + " volume " + name + " (create failed; a retry to find and delete it failed too)"
+		if try(what, func(ctx context.Context) error { return removeByName(ctx, s, name) }) {
 			delete(l.failed, name)
 		}
 	}

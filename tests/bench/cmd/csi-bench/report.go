@@ -513,7 +513,8 @@ func writeProcesses(p *printer, procs []procReport) {
 			pr.PSSEnd)
 		if pr.GoStart != nil && pr.GoEnd != nil {
 			p.f("  %-10s Go runtime (its /metrics): at start %.1f MiB obtained (heap %.1f, stacks %.1f, %d threads);"+
-				" after %.1f MiB (heap %.1f, stacks %.1f, %d threads); anonymous RSS beyond what Go obtained is C (librados, librbd, malloc arenas)\n",
+				" after %.1f MiB (heap %.1f, stacks %.1f, %d threads);"+
+				" anonymous RSS beyond what Go obtained is C (librados, librbd, malloc arenas)\n",
 				"", pr.GoStart.SysMiB, pr.GoStart.HeapMiB, pr.GoStart.StackMiB, pr.GoStart.Threads,
 				pr.GoEnd.SysMiB, pr.GoEnd.HeapMiB, pr.GoEnd.StackMiB, pr.GoEnd.Threads)
 		}
