@@ -285,7 +285,7 @@ func TestIntegrationLocks(t *testing.T) {
 
 	other := e.controller()
 	s := try(other.openSession(context.Background(), e.clusterID, e.secrets)).must(t)
-	l := try(acquireLease(s.conn, e.pool, ref.id.Image, "test")).must(t)
+	l := try(acquireLease(s.conn, e.pool, ref.id.Image, "test", DefaultLeaseDuration)).must(t)
 	_, err := cs.CreateVolume(context.Background(), e.volReq("locked", itMiB, e.params()))
 	itCode(t, err, codes.Aborted)
 	if err := l.check(); err != nil {
