@@ -32,6 +32,10 @@ type HolderQuery struct {
 	ClientPath string
 	// WorkDir holds the temporary mount; "" is the system's temp dir.
 	WorkDir string
+	// Node, for a release, is the holder to release ("" any).
+	Node string
+	// Progress, when set, hears about long steps (watching a lease).
+	Progress func(msg string)
 	// Now is the clock (tests); nil is time.Now.
 	Now func() time.Time
 	// clientEnv replaces the client's environment (tests).
@@ -44,6 +48,7 @@ type HolderStatus struct {
 	Generation uint64
 	// Node holds the volume; "" when it is free.
 	Node         string
+	Mode         string
 	Since        time.Time
 	RenewedAt    time.Time
 	LeaseSeconds int64
@@ -55,7 +60,12 @@ type HolderStatus struct {
 	// Expired says it exceeds the lease: an estimate, as clocks differ.
 	Age     time.Duration
 	Expired bool
+	// released: ReleaseHolder wrote a released generation on top.
+	released bool
 }
+
+// errHolderLive refuses to release a lease that looks live.
+var errHolderLive = fmt.Errorf("%w: the lease looks live", ErrWrongState)
 
 // ShowHolder reads the lease of a volume.
 func ShowHolder(ctx context.Context, q HolderQuery) (*HolderStatus, error) {
@@ -84,12 +94,19 @@ func ReleaseHolder(ctx context.Context, q HolderQuery, force bool) (*HolderStatu
 		if st.Generation == 0 || (st.Node == "" && !st.Unreadable) {
 			return nil // free already
 		}
+		if q.Node != "" && st.Node != q.Node {
+			return fmt.Errorf("%w: the volume is held by node %q, not %q", ErrWrongState, st.Node, q.Node)
+		}
 		if !force {
 			if err := q.confirmExpired(ctx, root, v, st); err != nil {
 				return err
 			}
 		}
-		return writeRelease(root, v.gen+1, q.now())
+		if err := writeRelease(root, v.gen+1, q.now()); err != nil {
+			return err
+		}
+		st.released = true
+		return nil
 	})
 	return st, err
 }
@@ -99,8 +116,12 @@ func ReleaseHolder(ctx context.Context, q HolderQuery, force bool) (*HolderStatu
 func (q HolderQuery) confirmExpired(ctx context.Context, root string, v leaseView, st *HolderStatus) error {
 	lease := time.Duration(max(st.LeaseSeconds, 1)) * time.Second
 	if !st.Unreadable && !st.Expired {
-		return fmt.Errorf("%w: the lease of node %q is live (renewed %s ago, lease %s): make sure that "+
-			"node is down, then use --force", ErrWrongState, st.Node, st.Age.Round(time.Second), lease)
+		return fmt.Errorf("%w: node %q renewed it %s ago (lease %s): make sure that node is down, then "+
+			"use --force", errHolderLive, st.Node, st.Age.Round(time.Second), lease)
+	}
+	if q.Progress != nil {
+		q.Progress(fmt.Sprintf("watching lease generation %d for %s: released only if nobody renews it",
+			v.gen, lease+time.Second))
 	}
 	select {
 	case <-ctx.Done():
@@ -112,8 +133,8 @@ func (q HolderQuery) confirmExpired(ctx context.Context, root string, v leaseVie
 		return err
 	}
 	if again.gen != v.gen || !bytes.Equal(again.raw, v.raw) {
-		return fmt.Errorf("%w: the lease was renewed or changed hands while watched for %s",
-			ErrWrongState, lease+time.Second)
+		return fmt.Errorf("%w: it was renewed or changed hands while watched for %s",
+			errHolderLive, lease+time.Second)
 	}
 	return nil
 }
@@ -129,7 +150,7 @@ func (q HolderQuery) status(v leaseView) *HolderStatus {
 		return st
 	}
 	r := v.rec
-	st.Node, st.Since, st.RenewedAt, st.LeaseSeconds = r.Node, r.Since, r.RenewedAt, r.LeaseSeconds
+	st.Node, st.Mode, st.Since, st.RenewedAt, st.LeaseSeconds = r.Node, r.Mode, r.Since, r.RenewedAt, r.LeaseSeconds
 	st.Renewals, st.ReleasedBy = r.Renewals, r.ReleasedBy
 	st.Age = q.now().Sub(r.RenewedAt)
 	st.Expired = r.Node != "" && st.Age > time.Duration(r.LeaseSeconds)*time.Second
