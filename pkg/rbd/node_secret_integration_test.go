@@ -119,7 +119,7 @@ func (v *itVolume) stageVia(key string) error {
 		return v.ns.NodeStageVolume(ctx, r.(*csi.NodeStageVolumeRequest))
 	}
 	_, err := server.RequestContext(context.Background(), req, info,
-		func(ctx context.Context, r any) (any, error) { return server.LogRPC(ctx, r, info, handler) })
+		func(ctx context.Context, r any) (any, error) { return server.LogRPC(nil)(ctx, r, info, handler) })
 	return err
 }
 
