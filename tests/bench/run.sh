@@ -48,6 +48,18 @@ start_plugin() {
 	wait_socket $! "$work/$role.sock" "$work/$role.log"
 }
 
+# loops_under DIR: loop devices whose backing file is under DIR, read from
+# sysfs (losetup stats every backing file, and hangs on a dead FUSE mount).
+loops_under() {
+	local f
+	for f in /sys/block/loop*/loop/backing_file; do
+		[ -r "$f" ] || continue
+		case $(cat "$f" 2>/dev/null) in
+		"$1"/*) f=${f#/sys/block/}; echo "/dev/${f%%/*}" ;;
+		esac
+	done
+}
+
 # leftovers_local: mounts and loop devices under $work.
 # Each is taken down (ours: nothing else uses $work) and reported.
 leftovers_local() {
@@ -63,7 +75,7 @@ leftovers_local() {
 		echo "left attached: loop device $dev"
 		losetup -d "$dev" 2>/dev/null || true
 		left=1
-	done < <(losetup -n -O NAME,BACK-FILE 2>/dev/null | awk -v w="$work" 'index($2, w) == 1 {print $1}')
+	done < <(loops_under "$work")
 	return $left
 }
 
