@@ -37,7 +37,7 @@ test: build tools
 	$(WITH_CEPH) $(MAKE) --no-print-directory unit sanity-rbd sanity-cfs e2e e2e-rwo manifests-check
 
 unit:
-	$(WITH_CEPH) $(GOTEST) -race -count=1 ./cmd/... ./pkg/... ./tests/cfs/...
+	$(WITH_CEPH) $(GOTEST) -race -count=1 ./cmd/... ./pkg/... ./tests/cfs/... ./tests/bench/stats/...
 
 sanity-rbd: build tools
 	$(WITH_CEPH) tests/sanity/run.sh rbd
