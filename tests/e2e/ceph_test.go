@@ -148,12 +148,14 @@ func diff(a, b []string) []string {
 	return out
 }
 
-// poolDirectories are librbd's own per-pool objects, created on first use
-// (rbd_directory by the first image, rbd_trash by the first removal,
-// rbd_children by the first clone); they are not ours to remove.
+// poolDirectories are per-pool objects that outlive every volume: librbd's
+// own, created on first use (rbd_directory by the first image, rbd_trash by
+// the first removal, rbd_children by the first clone), and the driver's
+// node registry (one object per pool, an entry per node plugin, not per
+// volume). They are not leaks.
 var poolDirectories = map[string]bool{ //nolint:gochecknoglobals // constant set
 	"rbd_directory": true, "rbd_trash": true, "rbd_children": true, "rbd_info": true,
-	"rbd_mirroring": true, "rbd_task": true,
+	"rbd_mirroring": true, "rbd_task": true, "tkestor.csi.nodes": true,
 }
 
 func withoutPoolDirectories(objects []string) []string {
