@@ -64,8 +64,12 @@ type HolderStatus struct {
 	released bool
 }
 
-// errHolderLive refuses to release a lease that looks live.
-var errHolderLive = fmt.Errorf("%w: the lease looks live", ErrWrongState)
+// liveLeaseError refuses to release a lease that looks live; it is an
+// ErrWrongState.
+type liveLeaseError struct{ detail string }
+
+func (e *liveLeaseError) Error() string        { return "the lease looks live: " + e.detail }
+func (e *liveLeaseError) Is(target error) bool { return target == ErrWrongState }
 
 // ShowHolder reads the lease of a volume.
 func ShowHolder(ctx context.Context, q HolderQuery) (*HolderStatus, error) {
@@ -101,6 +105,7 @@ func ReleaseHolder(ctx context.Context, q HolderQuery, force bool) (*HolderStatu
 			if err := q.confirmExpired(ctx, root, v, st); err != nil {
 				return err
 			}
+			*st = *q.status(v) // its age after the watch
 		}
 		if err := writeRelease(root, v.gen+1, q.now()); err != nil {
 			return err
@@ -116,8 +121,8 @@ func ReleaseHolder(ctx context.Context, q HolderQuery, force bool) (*HolderStatu
 func (q HolderQuery) confirmExpired(ctx context.Context, root string, v leaseView, st *HolderStatus) error {
 	lease := time.Duration(max(st.LeaseSeconds, 1)) * time.Second
 	if !st.Unreadable && !st.Expired {
-		return fmt.Errorf("%w: node %q renewed it %s ago (lease %s): make sure that node is down, then "+
-			"use --force", errHolderLive, st.Node, st.Age.Round(time.Second), lease)
+		return &liveLeaseError{fmt.Sprintf("node %q renewed it %s ago (lease %s): make sure that node is down, "+
+			"then use --force", st.Node, st.Age.Round(time.Second), lease)}
 	}
 	if q.Progress != nil {
 		q.Progress(fmt.Sprintf("watching lease generation %d for %s: released only if nobody renews it",
@@ -133,8 +138,8 @@ func (q HolderQuery) confirmExpired(ctx context.Context, root string, v leaseVie
 		return err
 	}
 	if again.gen != v.gen || !bytes.Equal(again.raw, v.raw) {
-		return fmt.Errorf("%w: it was renewed or changed hands while watched for %s",
-			errHolderLive, lease+time.Second)
+		return &liveLeaseError{fmt.Sprintf("it was renewed or changed hands while watched for %s",
+			lease+time.Second)}
 	}
 	return nil
 }
