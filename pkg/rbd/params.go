@@ -162,6 +162,9 @@ func ParseVolumeParameters(params map[string]string) (*VolumeParameters, error) 
 	if err := p.requireLocation(); err != nil {
 		return nil, err
 	}
+	if err := checkOptions(p.FsType, p.MkfsOptions, p.MapOptions, p.UnmapOptions); err != nil {
+		return nil, err
+	}
 	var err error
 	p.Features, p.FeatureNames, err = parseFeatures(features)
 	if err != nil {
@@ -341,6 +344,9 @@ func ParseVolumeContext(volCtx map[string]string) (*VolumeContext, error) {
 		if *dst, err = parseOption(key, volCtx[key]); err != nil {
 			return nil, err
 		}
+	}
+	if err := checkOptions(vc.FsType, vc.MkfsOptions, vc.MapOptions, vc.UnmapOptions); err != nil {
+		return nil, err
 	}
 	if vc.ClusterID != "" {
 		if err := validateClusterID(vc.ClusterID); err != nil {

@@ -60,7 +60,7 @@ func TestParseVolumeParameters(t *testing.T) {
 			Features: librbd.FeatureLayering, FeatureNames: []string{"layering"}, FsType: FsExt4, Mounter: MounterKRBD}},
 		{name: "everything", params: with(minimal, "dataPool", "ec", "imageFeatures",
 			"layering, exclusive-lock,object-map,fast-diff,deep-flatten", "csi.storage.k8s.io/fstype", "xfs",
-			"mounter", "fuse", "mkfsOptions", "-m0 -Enodiscard", "mapOptions", "lock_on_read,queue_depth=1024",
+			"mounter", "fuse", "mkfsOptions", "-K -m crc=1", "mapOptions", "lock_on_read,queue_depth=1024",
 			"unmapOptions", "force", "radosNamespace", "", "encrypted", "false", "thickProvision", "false",
 			"imageFormat", "2",
 			"csi.storage.k8s.io/pvc/name", "data", "csi.storage.k8s.io/pvc/namespace", "db",
@@ -71,7 +71,7 @@ func TestParseVolumeParameters(t *testing.T) {
 				Features: librbd.FeatureLayering | librbd.FeatureExclusiveLock | librbd.FeatureObjectMap |
 					librbd.FeatureFastDiff | librbd.FeatureDeepFlatten,
 				FeatureNames: []string{"deep-flatten", "exclusive-lock", "fast-diff", "layering", "object-map"},
-				FsType:       FsXFS, Mounter: MounterFuse, MkfsOptions: "-m0 -Enodiscard",
+				FsType:       FsXFS, Mounter: MounterFuse, MkfsOptions: "-K -m crc=1",
 				MapOptions: "lock_on_read,queue_depth=1024", UnmapOptions: "force"}},
 		{name: "quoted format", params: with(minimal, "imageFormat", `"2"`), want: nil},
 		{name: "format 1", params: with(minimal, "imageFormat", "1"), wantKey: "imageFormat"},
