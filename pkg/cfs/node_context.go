@@ -43,6 +43,9 @@ func planStage(req *csi.NodeStageVolumeRequest) (*stagePlan, error) {
 	case req.GetVolumeCapability() == nil:
 		return nil, fmt.Errorf("%w: volume_capability is required", ErrInvalidArgument)
 	}
+	if err := checkPaths("staging_target_path", req.GetStagingTargetPath()); err != nil {
+		return nil, err
+	}
 	rule, _, err := access.Capability(false, req.GetVolumeCapability())
 	if err != nil {
 		return nil, err

@@ -80,6 +80,10 @@ func planPublish(req *csi.NodePublishVolumeRequest) (*publishPlan, error) {
 	case req.GetStagingTargetPath() == "":
 		return nil, fmt.Errorf("%w: staging_target_path is required", ErrInvalidArgument)
 	}
+	if err := checkPaths("target_path", req.GetTargetPath(),
+		"staging_target_path", req.GetStagingTargetPath()); err != nil {
+		return nil, err
+	}
 	rule, _, err := access.Capability(false, req.GetVolumeCapability())
 	if err != nil {
 		return nil, err
@@ -240,6 +244,9 @@ func (ns *NodeServer) NodeUnpublishVolume(
 ) (*csi.NodeUnpublishVolumeResponse, error) {
 	if req.GetVolumeId() == "" || req.GetTargetPath() == "" {
 		return nil, toStatus(fmt.Errorf("%w: volume_id and target_path are required", ErrInvalidArgument))
+	}
+	if err := checkPaths("target_path", req.GetTargetPath()); err != nil {
+		return nil, toStatus(err)
 	}
 	unlock, err := ns.lock(req.GetVolumeId())
 	if err != nil {

@@ -19,6 +19,9 @@ func (ns *NodeServer) NodeUnstageVolume(
 	if req.GetVolumeId() == "" || req.GetStagingTargetPath() == "" {
 		return nil, toStatus(fmt.Errorf("%w: volume_id and staging_target_path are required", ErrInvalidArgument))
 	}
+	if err := checkPaths("staging_target_path", req.GetStagingTargetPath()); err != nil {
+		return nil, toStatus(err)
+	}
 	unlock, err := ns.lock(req.GetVolumeId())
 	if err != nil {
 		return nil, toStatus(err)

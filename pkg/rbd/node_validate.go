@@ -2,6 +2,7 @@ package rbd
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
@@ -43,11 +44,17 @@ func checkCapability(c *csi.VolumeCapability) (*capabilityInfo, error) {
 }
 
 // required returns ErrMissingField naming the first empty field; pairs
-// are name, value.
+// are name, value. Path fields (names ending in "_path") must also be
+// absolute and clean.
 func required(pairs ...string) error {
 	for i := 0; i+1 < len(pairs); i += 2 {
 		if pairs[i+1] == "" {
 			return fmt.Errorf("%w: %s", ErrMissingField, pairs[i])
+		}
+		if strings.HasSuffix(pairs[i], "_path") {
+			if err := mount.CheckPath(pairs[i], pairs[i+1]); err != nil {
+				return fmt.Errorf("%w: %w", ErrInvalidParam, err)
+			}
 		}
 	}
 	return nil
