@@ -150,6 +150,9 @@ func decodeContentSource(src *csi.VolumeContentSource, clusterID string) (*conte
 	return &contentSource{id: id}, nil
 }
 
+// maxVolumeBytes is the largest volume this driver creates or grows to.
+const maxVolumeBytes = int64(1) << 50
+
 // size picks the image size: the request rounded up to whole MiB, at least
 // min (a clone's source size), 1 GiB when nothing is asked.
 func (cr *createRequest) size(min uint64) (uint64, error) {
@@ -162,6 +165,12 @@ func pickSize(required, limit int64, min uint64) (uint64, error) {
 	}
 	if limit > 0 && required > limit {
 		return 0, fmt.Errorf("%w: required_bytes %d exceeds limit_bytes %d", ErrOutOfRange, required, limit)
+	}
+	// Rounding near MaxInt64 would overflow, and librbd accepts images far
+	// larger than any cluster: refuse sizes past a sane maximum.
+	if required > maxVolumeBytes || (min > 0 && min > uint64(maxVolumeBytes)) {
+		return 0, fmt.Errorf("%w: required_bytes %d is larger than the maximum %d (1 PiB)",
+			ErrOutOfRange, required, int64(maxVolumeBytes))
 	}
 	size := required
 	if size == 0 && min == 0 {
