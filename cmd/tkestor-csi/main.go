@@ -4,8 +4,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -30,6 +32,9 @@ func run(args []string) int {
 		return runHolder(args[1:])
 	}
 	opts, err := parseOptions(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tkestor-csi:", err)
 		return 2
@@ -52,7 +57,13 @@ func parseOptions(args []string) (*Options, error) {
 	opts := &Options{}
 	var mode string
 	opts.addFlags(fs, &mode)
+	// A bad flag is one line on stderr (printed by run), not the usage.
+	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(os.Stderr)
+			fs.PrintDefaults()
+		}
 		return nil, err
 	}
 	if fs.NArg() > 0 {

@@ -3,6 +3,9 @@ package identity
 
 import (
 	"context"
+	"errors"
+	"sync"
+	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -25,10 +28,20 @@ type Options struct {
 	Ready func(ctx context.Context) error
 }
 
+// probeTimeout bounds one Probe: the livenessprobe sidecar gives up after
+// about a second, and a backend that takes longer is not ready.
+const probeTimeout = 800 * time.Millisecond
+
 // Server is the CSI Identity service.
 type Server struct {
 	csi.UnimplementedIdentityServer
 	opts Options
+
+	// One readiness check runs at a time; concurrent Probes wait for it
+	// instead of piling up calls on a backend that is down.
+	mu       sync.Mutex
+	inflight chan struct{}
+	lastErr  error
 }
 
 var _ csi.IdentityServer = (*Server)(nil)
@@ -65,16 +78,54 @@ func (is *Server) GetPluginCapabilities(
 	return &csi.GetPluginCapabilitiesResponse{Capabilities: caps}, nil
 }
 
-// Probe reports readiness honestly: not ready while the backend cannot serve.
+// Probe reports readiness honestly: not ready while the backend cannot
+// serve, or cannot say so within probeTimeout.
 func (is *Server) Probe(ctx context.Context, _ *csi.ProbeRequest) (*csi.ProbeResponse, error) {
 	if is.opts.Ready == nil {
 		return &csi.ProbeResponse{Ready: wrapperspb.Bool(true)}, nil
 	}
-	if err := is.opts.Ready(ctx); err != nil {
+	if err := is.check(ctx); err != nil {
 		klog.FromContext(ctx).V(2).Info("Plugin not ready", "reason", err.Error())
 		return &csi.ProbeResponse{Ready: wrapperspb.Bool(false)}, nil
 	}
 	return &csi.ProbeResponse{Ready: wrapperspb.Bool(true)}, nil
+}
+
+// check runs (or joins) one readiness check and waits for it at most
+// probeTimeout. A slow check keeps running in the background, bounded by
+// its own deadline, and its answer serves the next Probe.
+func (is *Server) check(ctx context.Context) error {
+	is.mu.Lock()
+	done := is.inflight
+	if done == nil {
+		done = make(chan struct{})
+		is.inflight = done
+		go is.runCheck(done)
+	}
+	is.mu.Unlock()
+
+	timer := time.NewTimer(probeTimeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+		is.mu.Lock()
+		defer is.mu.Unlock()
+		return is.lastErr
+	case <-timer.C:
+		return errors.New("readiness check did not finish in time")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (is *Server) runCheck(done chan struct{}) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := is.opts.Ready(ctx)
+	is.mu.Lock()
+	is.lastErr, is.inflight = err, nil
+	is.mu.Unlock()
+	close(done)
 }
 
 func serviceCap(t csi.PluginCapability_Service_Type) *csi.PluginCapability {

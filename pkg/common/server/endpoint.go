@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 )
 
 // ErrBadEndpoint reports an endpoint that is neither unix:// nor tcp://.
@@ -27,14 +28,23 @@ func ParseEndpoint(endpoint string) (network, address string, err error) {
 	return "", "", fmt.Errorf("%w: got %q", ErrBadEndpoint, endpoint)
 }
 
-// Listen opens the endpoint. A socket file left by a previous process is
-// removed first: a crashed plugin must be able to start again on its path.
+// ErrEndpointInUse reports a unix socket another live process serves.
+var ErrEndpointInUse = errors.New("endpoint in use by another process")
+
+// Listen opens the endpoint. A socket file left by a crashed process is
+// removed first, so a plugin can start again on its path; a socket some
+// live process still answers on is left alone (taking it over would strand
+// that process, and its later exit would unlink our socket).
 func Listen(endpoint string) (net.Listener, error) {
 	network, address, err := ParseEndpoint(endpoint)
 	if err != nil {
 		return nil, err
 	}
 	if network == "unix" {
+		if conn, err := net.DialTimeout("unix", address, time.Second); err == nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("%w: %s", ErrEndpointInUse, address)
+		}
 		if err := os.Remove(address); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("remove stale socket %q: %w", address, err)
 		}
