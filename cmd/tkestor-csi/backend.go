@@ -41,6 +41,9 @@ func newBackend(opts *Options, rec *metrics.Recorder) (backend, error) {
 		LeaseDuration:       opts.BackendLease,
 		StateDir:            opts.StateDir,
 		TakeoverGrace:       opts.TakeoverGrace,
+		Lease:               opts.RWOLease,
+		FenceExpiry:         opts.RWOFenceExpiry,
+		NodeSecretDir:       opts.NodeSecretDir,
 		Metrics:             rec,
 	})
 }

@@ -1,14 +1,150 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/tkestack/tkestor-csi/pkg/common/holder"
+	"github.com/tkestack/tkestor-csi/pkg/rbd"
 )
 
-// runHolder is the operator subcommand for single-node volume holders.
-// TODO: show and release (with fencing) are not written yet; until then an
-// operator cannot inspect or break a stale hold from this binary.
+const holderUsage = `usage: tkestor-csi holder show|release --driver=rbd --volume-id=ID [flags]
+
+  show     who holds a single-node volume: node, since, heartbeat, its clients,
+           the image's watchers, alive or dead
+  release  fence the holder's clients (osd blocklist add), then break its hold;
+           refused (exit 3) while the holder looks alive, unless --force
+
+exit status: 0 done, 1 error, 2 bad usage, 3 refused: the holder looks alive`
+
+// Exit codes of the holder subcommand.
+const (
+	exitHolderError   = 1
+	exitHolderUsage   = 2
+	exitHolderRefused = 3
+)
+
+// holderFlags is the subcommand's command line.
+type holderFlags struct {
+	driver        string
+	volumeID      string
+	force         bool
+	node          string
+	output        string
+	clusterConfig string
+	secretDir     string
+	fenceExpiry   time.Duration
+}
+
+func (f *holderFlags) add(fs *flag.FlagSet) {
+	fs.StringVar(&f.driver, "driver", "", "rbd (cfs: not yet)")
+	fs.StringVar(&f.volumeID, "volume-id", "", "the CSI volume ID (a PV's spec.csi.volumeHandle)")
+	fs.BoolVar(&f.force, "force", false, "release: fence and release a holder that still looks alive")
+	fs.StringVar(&f.node, "node", "", "release: only this holder (default: every holder)")
+	fs.StringVar(&f.output, "output", "text", "text or json")
+	fs.StringVar(&f.clusterConfig, "cluster-config", "/etc/tkestor-csi/config.json",
+		"rbd: JSON list of {clusterID, monitors}")
+	fs.StringVar(&f.secretDir, "secret-dir", "", "rbd: directory with userID and userKey files")
+	fs.DurationVar(&f.fenceExpiry, "fence-expiry", rbd.DefaultFenceExpiry,
+		"rbd: how long fenced clients stay blocklisted")
+}
+
+// runHolder is `tkestor-csi holder show|release`.
 func runHolder(args []string) int {
-	fmt.Fprintln(os.Stderr, "tkestor-csi holder: not available in this build yet")
-	return 2
+	if len(args) == 0 || (args[0] != "show" && args[0] != "release") {
+		fmt.Fprintln(os.Stderr, holderUsage)
+		return exitHolderUsage
+	}
+	action := args[0]
+	fs := flag.NewFlagSet("tkestor-csi holder "+action, flag.ContinueOnError)
+	var f holderFlags
+	f.add(fs)
+	if err := fs.Parse(args[1:]); err != nil {
+		return exitHolderUsage
+	}
+	if err := f.validate(fs); err != nil {
+		fmt.Fprintln(os.Stderr, "tkestor-csi holder:", err)
+		return exitHolderUsage
+	}
+	backend, err := newHolderBackend(&f)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tkestor-csi holder:", err)
+		return exitHolderUsage
+	}
+	defer backend.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	rep, err := runHolderAction(ctx, backend, action, &f)
+	if rep != nil {
+		if perr := printReport(os.Stdout, rep, f.output); perr != nil && err == nil {
+			err = perr
+		}
+	}
+	switch {
+	case errors.Is(err, holder.ErrAlive):
+		fmt.Fprintln(os.Stderr, "tkestor-csi holder: refused:", err)
+		return exitHolderRefused
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "tkestor-csi holder:", err)
+		return exitHolderError
+	}
+	return 0
+}
+
+func (f *holderFlags) validate(fs *flag.FlagSet) error {
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case f.volumeID == "":
+		return errors.New("--volume-id is required")
+	case f.output != "text" && f.output != "json":
+		return fmt.Errorf("--output must be text or json, got %q", f.output)
+	case f.fenceExpiry < time.Hour:
+		return fmt.Errorf("--fence-expiry must be at least 1h, got %s", f.fenceExpiry)
+	}
+	return nil
+}
+
+// newHolderBackend picks the driver's holder.Backend. This is the hook for
+// the ChubaoFS driver: implement holder.Backend in pkg/cfs, add its flags
+// in holderFlags.add and return it from the driverCFS case.
+func newHolderBackend(f *holderFlags) (holder.Backend, error) {
+	switch f.driver {
+	case driverRBD:
+		return rbd.NewHolderAdmin(rbd.HolderAdminOptions{
+			ClusterConfig: f.clusterConfig, SecretDir: f.secretDir, FenceExpiry: f.fenceExpiry,
+		})
+	case driverCFS:
+		// TODO: the cfs driver has no holder.Backend yet, so an operator
+		// cannot show or release a ChubaoFS hold from this subcommand.
+		return nil, errors.New("--driver=cfs is not supported by the holder subcommand yet")
+	case "":
+		return nil, errors.New("--driver is required (rbd)")
+	}
+	return nil, fmt.Errorf("--driver must be rbd or cfs, got %q", f.driver)
+}
+
+func runHolderAction(ctx context.Context, b holder.Backend, action string, f *holderFlags) (*holder.Report, error) {
+	if action == "show" {
+		return b.Show(ctx, f.volumeID)
+	}
+	return b.Release(ctx, f.volumeID, holder.ReleaseOptions{
+		Force: f.force, Node: f.node,
+		Progress: func(msg string) { fmt.Fprintln(os.Stderr, "tkestor-csi holder:", msg) },
+	})
+}
+
+func printReport(w io.Writer, rep *holder.Report, output string) error {
+	if output == "json" {
+		return rep.WriteJSON(w)
+	}
+	return rep.WriteText(w, time.Now())
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tkestack/tkestor-csi/pkg/common/server"
+	"github.com/tkestack/tkestor-csi/pkg/rbd"
 )
 
 // Options are the command line of the plugin, parsed once and validated up
@@ -36,8 +37,15 @@ type Options struct {
 	TakeoverGrace time.Duration
 	// RWOLease is how long a single-node lease lasts without renewal
 	// (cfs: holders renew every third of it and fence themselves when
-	// they cannot).
+	// they cannot; rbd: holders renew their heartbeat every third of it).
 	RWOLease time.Duration
+	// RWOFenceExpiry is how long the rbd driver keeps a taken-over
+	// holder's Ceph clients blocklisted.
+	RWOFenceExpiry time.Duration
+	// NodeSecretDir holds userID/userKey files the rbd node plugin
+	// registers itself with (ControllerPublish refuses unregistered
+	// nodes); empty falls back to ControllerSecretDir.
+	NodeSecretDir string
 	// CFSMasters are ChubaoFS clusters the controller knows from the start,
 	// each a comma-separated master list (the flag may be repeated).
 	CFSMasters masterLists
@@ -81,7 +89,12 @@ func (o *Options) addFlags(fs *flag.FlagSet, mode *string) {
 	fs.DurationVar(&o.TakeoverGrace, "rwo-takeover-grace", 5*time.Minute,
 		"how long a dead holder keeps a single-node volume before another node fences it and takes over; 0 disables")
 	fs.DurationVar(&o.RWOLease, "rwo-lease", 30*time.Second,
-		"cfs: how long a single-node lease lasts without renewal; holders renew every third of it")
+		"how long a single-node hold lasts without renewal (rbd and cfs); holders renew every third of it")
+	fs.DurationVar(&o.RWOFenceExpiry, "rwo-fence-expiry", rbd.DefaultFenceExpiry,
+		"rbd: how long a taken-over holder's Ceph clients stay blocklisted (osd blocklist add ... EXPIRE)")
+	fs.StringVar(&o.NodeSecretDir, "node-secret-dir", "",
+		"rbd node: directory with userID and userKey files (a mounted Secret) to register the node "+
+			"in the cluster with (default: --controller-secret-dir)")
 	fs.Var(&o.CFSMasters, "cfs-master-addr",
 		"cfs: a cluster's masters (comma-separated host:port) for ListVolumes, GetCapacity and readiness; repeatable")
 	fs.DurationVar(&o.BackendLease, "backend-lease", 30*time.Second,
@@ -117,6 +130,9 @@ func (o *Options) Validate(mode string) error {
 	}
 	if o.TakeoverGrace < 0 || o.RPCTimeout <= 0 || o.BackendLease < 3*time.Second {
 		return errors.New("--rwo-takeover-grace must be >= 0, --rpc-timeout > 0 and --backend-lease >= 3s")
+	}
+	if o.RWOFenceExpiry < time.Hour {
+		return fmt.Errorf("--rwo-fence-expiry must be at least 1h, got %s", o.RWOFenceExpiry)
 	}
 	if o.RWOLease < time.Second {
 		return fmt.Errorf("--rwo-lease must be at least 1s, got %s", o.RWOLease)

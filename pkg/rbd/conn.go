@@ -47,6 +47,8 @@ type connEntry struct {
 	err      error
 	refs     int
 	lastUsed time.Time
+	// evicted: out of the map; shut down when the last user releases it.
+	evicted bool
 }
 
 func newConnCache(opts ConnOptions) *connCache {
@@ -106,20 +108,52 @@ func (c *connCache) get(ctx context.Context, monitors []string, creds Credential
 }
 
 // put drops a reference; a failed connection leaves the cache at once so
-// the next call tries again.
+// the next call tries again, an evicted one is shut down by its last user.
 func (c *connCache) put(key string, e *connEntry) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	e.refs--
 	e.lastUsed = time.Now()
 	select {
 	case <-e.ready:
 	default:
+		c.mu.Unlock()
 		return // still connecting; the connecting caller holds a reference
 	}
 	if e.err != nil && c.entries[key] == e {
 		delete(c.entries, key)
 	}
+	shut := e.evicted && e.refs == 0 && e.conn != nil
+	c.mu.Unlock()
+	if shut {
+		e.conn.Shutdown()
+	}
+}
+
+// evict drops the connection of (monitors, creds): once the cluster has
+// blocklisted a client (this node was fenced and came back), every call
+// on it fails, and only a new connection, with a new address, works. The
+// old one is shut down when its last user releases it.
+func (c *connCache) evict(monitors []string, creds Credentials) {
+	key := cacheKey(monitors, creds)
+	c.mu.Lock()
+	e, ok := c.entries[key]
+	if !ok {
+		c.mu.Unlock()
+		return
+	}
+	delete(c.entries, key)
+	e.evicted = true
+	var shut bool
+	select {
+	case <-e.ready:
+		shut = e.refs == 0 && e.conn != nil
+	default:
+	}
+	c.mu.Unlock()
+	if shut {
+		e.conn.Shutdown()
+	}
+	klog.InfoS("Dropped a Ceph connection the cluster blocklisted", "user", creds.ID)
 }
 
 // connect opens a connection. The key goes in through the "key" option:

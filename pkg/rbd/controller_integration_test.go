@@ -513,6 +513,13 @@ func itExpand(t *testing.T, e *itEnv, cs *ControllerServer, volID string) {
 
 func itPublish(t *testing.T, e *itEnv, cs *ControllerServer, volID string) {
 	ctx := context.Background()
+	id := try(DecodeVolumeID(volID)).must(t)
+	pool := try(id.PoolName(e.conn)).must(t)
+	itRegisterNodes(t, e.ioctx(pool), "node-1", "node-2", "node-3")
+	_, err := cs.ControllerPublishVolume(ctx, &csi.ControllerPublishVolumeRequest{
+		VolumeId: volID, NodeId: "node-never-registered", VolumeCapability: itMount(itRWO), Secrets: e.secrets,
+	})
+	itCode(t, err, codes.NotFound)
 	pub := func(node string, c *csi.VolumeCapability, ro bool) error {
 		_, err := cs.ControllerPublishVolume(ctx, &csi.ControllerPublishVolumeRequest{
 			VolumeId: volID, NodeId: node, VolumeCapability: c, Readonly: ro, Secrets: e.secrets,
@@ -525,7 +532,7 @@ func itPublish(t *testing.T, e *itEnv, cs *ControllerServer, volID string) {
 	itCode(t, pub("node-1", itMount(itRWO), true), codes.AlreadyExists)
 	itCode(t, pub("node-1", itMount(csi.VolumeCapability_AccessMode_MULTI_NODE_MULTI_WRITER), false),
 		codes.InvalidArgument)
-	_, err := cs.ControllerPublishVolume(ctx, &csi.ControllerPublishVolumeRequest{
+	_, err = cs.ControllerPublishVolume(ctx, &csi.ControllerPublishVolumeRequest{
 		VolumeId: "fake", NodeId: "node-1", VolumeCapability: itMount(itRWO), Secrets: e.secrets,
 	})
 	itCode(t, err, codes.NotFound)

@@ -15,12 +15,13 @@ import (
 	"github.com/tkestack/tkestor-csi/pkg/common/access"
 )
 
-// ControllerPublish records the attachment as image metadata
+// ControllerPublish refuses a node that never registered in the volume's
+// pool (NotFound, registry.go), then records the attachment as image metadata
 // "tkestor.csi/attached.<nodeID>" = "<access mode>,<rw|ro>". A second node
 // for a single-node mode (or a single-node publish next to any other node)
 // is FailedPrecondition; the same node with other arguments is
 // AlreadyExists. The node side enforces the same rules again at stage time
-// against the image's watchers; this record is what the CO's attach
+// with the hold lock on the image (hold.go); this record is what the CO's attach
 // bookkeeping adds on top, and DeleteVolume refuses while one exists.
 
 // attachment is one recorded publish.
@@ -82,6 +83,9 @@ func (cs *ControllerServer) ControllerPublishVolume(
 	err = cs.withImage(ctx, id, req.GetSecrets(), "ControllerPublishVolume", func(ref imageRef, info imageInfo) error {
 		if info.state != stateCommitted {
 			return notFoundErr(ref)
+		}
+		if err := checkNodeRegistered(ref, req.GetNodeId()); err != nil {
+			return err
 		}
 		if err := checkPublish(info.metadata, req.GetNodeId(), want); err != nil {
 			return err

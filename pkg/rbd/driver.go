@@ -28,6 +28,17 @@ type Options struct {
 	// TakeoverGrace: how long a dead holder keeps an RWO image before it
 	// may be fenced and taken over; 0 disables automatic takeover.
 	TakeoverGrace time.Duration
+	// Lease: a holder renews its heartbeat every third of it; a holder
+	// whose heartbeat stood still for Lease+TakeoverGrace is dead (if no
+	// client of the image is left either). 0 means DefaultLease.
+	Lease time.Duration
+	// FenceExpiry is how long the clients of a taken-over holder stay
+	// blocklisted; 0 means DefaultFenceExpiry.
+	FenceExpiry time.Duration
+	// NodeSecretDir holds userID and userKey files the node plugin
+	// registers itself with (for ControllerPublish); empty falls back to
+	// ControllerSecretDir.
+	NodeSecretDir string
 	// ControllerSecretDir holds files userID and userKey (a mounted
 	// Secret): the controller's credentials for calls that carry no
 	// secrets (ListVolumes, ListSnapshots, GetCapacity, Probe).

@@ -43,6 +43,9 @@ var (
 	ErrBadID = newSentinel(codes.NotFound, "malformed ID")
 	// ErrVolumeNotFound reports a volume whose image does not exist.
 	ErrVolumeNotFound = newSentinel(codes.NotFound, "volume not found")
+	// ErrNodeNotFound reports a node that never registered in the
+	// volume's pool (registry.go).
+	ErrNodeNotFound = newSentinel(codes.NotFound, "node not found")
 	// ErrSnapshotNotFound reports a snapshot whose image does not exist.
 	ErrSnapshotNotFound = newSentinel(codes.NotFound, "snapshot not found")
 	// ErrNameConflict reports a name reused with a different size or source.

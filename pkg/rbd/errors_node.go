@@ -46,6 +46,16 @@ var (
 	ErrCannotFormat = newSentinel(codes.FailedPrecondition, "device cannot be used as asked")
 	// ErrResizeFailed reports a filesystem that could not be grown.
 	ErrResizeFailed = newSentinel(codes.Internal, "filesystem resize failed")
+	// ErrHeld reports a single-node volume that another node holds (or a
+	// multi-node stage while one node holds it for writing); the message
+	// names the holder.
+	ErrHeld = newSentinel(codes.FailedPrecondition, "volume is held by another node")
+	// ErrHoldLost reports a hold that another node took over while this
+	// node was staging (this node was fenced).
+	ErrHoldLost = newSentinel(codes.FailedPrecondition, "single-node hold lost")
+	// ErrFenceFailed reports a takeover that could not blocklist the dead
+	// holder's clients; nothing was broken.
+	ErrFenceFailed = newSentinel(codes.Unavailable, "fencing failed")
 )
 
 // notStaged wraps a reason into ErrNotStaged.

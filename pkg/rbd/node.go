@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	utilexec "k8s.io/utils/exec"
@@ -35,6 +36,10 @@ type NodeServer struct {
 	watch watcherLister
 	// hit marks a step boundary (failpoint.Hit; crash tests replace it).
 	hit func(point string)
+	// stop ends the background loops (heartbeat, registration).
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 }
 
 var _ csi.NodeServer = (*NodeServer)(nil)
@@ -64,26 +69,40 @@ type volumeResolver interface {
 	checkID(volumeID string) error
 }
 
-// ownership enforces single-node access on the node path. claim runs in
-// NodeStage after validation and before the image is mapped; release runs
-// in NodeUnstage after it is unmapped.
+// ownership enforces single-node access on the node path (hold*.go).
+// claim runs in NodeStage after validation and the record, before the
+// image is mapped; mapped right after the map (it records the mapper's
+// client and re-checks the hold); release in NodeUnstage after the unmap;
+// renew from the heartbeat loop.
 type ownership interface {
 	claim(ctx context.Context, rec *stageRecord, spec *stageSpec) error
+	mapped(ctx context.Context, rec *stageRecord) error
 	release(ctx context.Context, rec *stageRecord) error
+	renew(ctx context.Context, rec *stageRecord) error
+	// lostReason says why a staged volume's hold was lost ("" if not).
+	lostReason(volumeID string) string
 }
 
-// noOwnership claims nothing; the ReadWriteOnce work replaces it.
+// noOwnership claims nothing (unit tests without a cluster).
 type noOwnership struct{}
 
 func (noOwnership) claim(context.Context, *stageRecord, *stageSpec) error { return nil }
+func (noOwnership) mapped(context.Context, *stageRecord) error            { return nil }
 func (noOwnership) release(context.Context, *stageRecord) error           { return nil }
+func (noOwnership) renew(context.Context, *stageRecord) error             { return nil }
+func (noOwnership) lostReason(string) string                              { return "" }
 
 func newNodeServer(opts Options) (*NodeServer, error) {
 	resolver, err := newVolumeResolver(opts)
 	if err != nil {
 		return nil, err
 	}
-	return newNodeServerWith(opts, mount.New(), utilexec.New(), resolver)
+	ns, err := newNodeServerWith(opts, mount.New(), utilexec.New(), resolver)
+	if err != nil {
+		return nil, err
+	}
+	ns.startBackground(opts)
+	return ns, nil
 }
 
 // newNodeServerWith builds a node server over the given mounter and exec
@@ -100,7 +119,7 @@ func newNodeServerWith(
 		return nil, err
 	}
 	conns := newConnCache(ConnOptions{})
-	return &NodeServer{
+	ns := &NodeServer{
 		conns:    conns,
 		watch:    &cephWatchers{conns: conns},
 		nodeID:   opts.NodeID,
@@ -114,9 +133,30 @@ func newNodeServerWith(
 			MounterFuse: newFuseMapper(ex, m, stateDir),
 		},
 		resolver: resolver,
-		owner:    noOwnership{},
 		hit:      failpoint.Hit,
-	}, nil
+		stop:     make(chan struct{}),
+	}
+	ns.owner = newCephOwnership(opts.NodeID, stateDir, conns, holdOptions{
+		Lease: opts.Lease, Grace: opts.TakeoverGrace, FenceExpiry: opts.FenceExpiry,
+	}, ns.saveRecord)
+	return ns, nil
+}
+
+// startBackground starts the hold heartbeat and the node registration;
+// close stops them.
+func (ns *NodeServer) startBackground(opts Options) {
+	lease := opts.Lease
+	if lease <= 0 {
+		lease = DefaultLease
+	}
+	ns.wg.Add(1)
+	go func() {
+		defer ns.wg.Done()
+		ns.renewLoop(lease/3, ns.stop)
+	}()
+	if reg := newRegistrar(opts, ns.conns); reg != nil {
+		reg.start(ns.stop, &ns.wg)
+	}
 }
 
 // ready reports whether the node can stage volumes: its state directory
@@ -134,6 +174,8 @@ func (ns *NodeServer) ready(context.Context) error {
 // close shuts the node's RADOS connections; mappings outlive the plugin
 // process on purpose.
 func (ns *NodeServer) close() {
+	ns.stopOnce.Do(func() { close(ns.stop) })
+	ns.wg.Wait()
 	ns.conns.close()
 }
 

@@ -37,6 +37,9 @@ type stageRecord struct {
 	// ClientAddrs are the Ceph client addresses that hold the image open
 	// for this node (what fencing blocklists), when known.
 	ClientAddrs []string `json:"clientAddrs,omitempty"`
+	// Hold is this node's hold on the image, set from the claim on and
+	// cleared by its release (hold.go).
+	Hold *holdInfo `json:"hold,omitempty"`
 }
 
 // publishTarget is one NodePublish target path.

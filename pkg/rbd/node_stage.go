@@ -192,6 +192,9 @@ func (ns *NodeServer) stage(ctx context.Context, rec *stageRecord, spec *stageSp
 	undo.push("unmap", func(ctx context.Context) error { return m.Unmap(ctx, mapping) })
 	rec.Mapping = mapping
 	rec.ClientAddrs = ns.clientAddrs(ctx, spec, before)
+	if err := ns.owner.mapped(ctx, rec); err != nil {
+		return err
+	}
 	if err := ns.saveRecord(rec); err != nil {
 		return err
 	}

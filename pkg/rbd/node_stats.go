@@ -75,6 +75,10 @@ func (ns *NodeServer) volumeProblem(ctx context.Context, rec *stageRecord, path 
 	if err != nil {
 		return &problem{"UnknownMapper", err.Error()}
 	}
+	// First: the mapping of a fenced volume may not answer at all.
+	if reason := ns.owner.lostReason(rec.VolumeID); reason != "" {
+		return &problem{"Fenced", reason}
+	}
 	if err := m.Check(ctx, rec.Mapping); err != nil {
 		return &problem{"MappingGone", err.Error()}
 	}

@@ -94,7 +94,8 @@ func newNodeEnv(t *testing.T, steps ...exectest.Step) *nodeEnv {
 	}
 	fake := &fakeMapper{}
 	ns.mappers[MounterFuse] = fake
-	ns.watch = nil // no cluster in unit tests
+	ns.watch = nil           // no cluster in unit tests
+	ns.owner = noOwnership{} // hold tests: hold_*_test.go, tests/rwo
 	t.Cleanup(ns.close)
 	return &nodeEnv{ns: ns, fm: fm, mapper: fake, exec: script, dir: dir,
 		volID: newVolumeID(KindVolume, "c1", 3, "pvc-1").String(), staging: filepath.Join(dir, "staging")}
