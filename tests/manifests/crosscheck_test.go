@@ -136,6 +136,33 @@ func checkController(t reporter, b *bundle, dep *appsv1.Deployment, driver, name
 	}
 }
 
+// checkNodeSecret: the rbd node plugin registers its node (ControllerPublish
+// refuses nodes that never did) with credentials from a Secret of its
+// namespace, mounted at --node-secret-dir.
+func checkNodeSecret(t reporter, b *bundle, ds *appsv1.DaemonSet, plugin corev1.Container) {
+	t.Helper()
+	dir := argMap(plugin)["--node-secret-dir"]
+	if dir == "" {
+		t.Error("rbd node plugin has no --node-secret-dir: ControllerPublish would refuse every node")
+		return
+	}
+	v := volume(t, ds.Spec.Template.Spec.Volumes, mountedVolume(t, plugin, dir))
+	if v.Secret == nil {
+		t.Fatalf("volume %s at %s is not a Secret", v.Name, dir)
+	}
+	for _, s := range objectsOf[*corev1.Secret](b) {
+		if s.Namespace == ds.Namespace && s.Name == v.Secret.SecretName {
+			for _, k := range []string{"userID", "userKey"} {
+				if _, ok := s.StringData[k]; !ok {
+					t.Errorf("node Secret %s has no %s", s.Name, k)
+				}
+			}
+			return
+		}
+	}
+	t.Errorf("node Secret %s/%s is not in the manifests", ds.Namespace, v.Secret.SecretName)
+}
+
 // checkControllerSecret: the rbd controller's own credentials (for calls
 // without request secrets) come from a Secret of its namespace, mounted at
 // --controller-secret-dir and readable by its non-root user.
@@ -186,6 +213,9 @@ func checkNode(t reporter, b *bundle, ds *appsv1.DaemonSet, driver, name string)
 	}
 	if plugin.SecurityContext == nil || plugin.SecurityContext.Privileged == nil || !*plugin.SecurityContext.Privileged {
 		t.Error("node plugin container is not privileged")
+	}
+	if driver == "rbd" {
+		checkNodeSecret(t, b, ds, plugin)
 	}
 	if driver == "cfs" && ds.Spec.UpdateStrategy.Type != appsv1.OnDeleteDaemonSetStrategyType {
 		t.Errorf("cfs node update strategy %s, want OnDelete (FUSE clients die with the container)",

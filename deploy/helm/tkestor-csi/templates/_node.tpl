@@ -132,6 +132,7 @@ spec:
             - --state-dir={{ $d.stateDir }}
             {{- if eq $name "rbd" }}
             - --cluster-config=/etc/tkestor-csi/config.json
+            - --node-secret-dir=/etc/tkestor-csi-node
             {{- end }}
             {{- if eq $name "cfs" }}
             - --cfs-client={{ $d.cfsClient }}
@@ -192,6 +193,11 @@ spec:
             - name: cluster-config
               mountPath: /etc/tkestor-csi
               readOnly: true
+            # The node's own cephx user: it registers the node in the
+            # cluster, so that ControllerPublish knows it exists.
+            - name: node-secret
+              mountPath: /etc/tkestor-csi-node
+              readOnly: true
             {{- end }}
       volumes:
         - name: socket-dir
@@ -229,5 +235,9 @@ spec:
         - name: cluster-config
           configMap:
             name: {{ include "tkestor-csi.name" (dict "root" $root "name" $name "component" "config") }}
+        - name: node-secret
+          secret:
+            secretName: {{ $d.nodeSecret.name }}
+            defaultMode: 0400
         {{- end }}
 {{- end -}}
