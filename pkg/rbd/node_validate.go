@@ -44,14 +44,15 @@ func checkCapability(c *csi.VolumeCapability) (*capabilityInfo, error) {
 }
 
 // required returns ErrMissingField naming the first empty field; pairs
-// are name, value. Path fields (names ending in "_path") must also be
-// absolute and clean.
+// are name, value. The paths the plugin mounts on (staging_target_path,
+// target_path) must also be absolute and clean; a volume_path is only
+// looked up, so a bad one is simply not found.
 func required(pairs ...string) error {
 	for i := 0; i+1 < len(pairs); i += 2 {
 		if pairs[i+1] == "" {
 			return fmt.Errorf("%w: %s", ErrMissingField, pairs[i])
 		}
-		if strings.HasSuffix(pairs[i], "_path") {
+		if strings.HasSuffix(pairs[i], "target_path") {
 			if err := mount.CheckPath(pairs[i], pairs[i+1]); err != nil {
 				return fmt.Errorf("%w: %w", ErrInvalidParam, err)
 			}
