@@ -61,16 +61,26 @@ const (
 	DefaultFenceExpiry = 30 * 24 * time.Hour
 )
 
-// holdCookie is the lock cookie of a node.
-func holdCookie(node string) string { return holdCookiePrefix + node }
+// holdCookie is the lock cookie of one claim by a node:
+// "tkestor:<nodeID>#<claim>", where claim is random. The claim part makes
+// every lock entry distinct: an observer that saw a holder's entry (with
+// no heartbeat yet) in an earlier round must not read the same entry of a
+// later claim as "unchanged since then" (measured: the race test fenced a
+// live node that way before claims were told apart).
+func holdCookie(node string) string {
+	return holdCookiePrefix + node + cookieClaimSep + newCookie()[:8]
+}
+
+const cookieClaimSep = "#"
 
 // cookieNode returns the node a cookie names.
 func cookieNode(cookie string) (string, bool) {
-	node, ok := strings.CutPrefix(cookie, holdCookiePrefix)
-	if !ok || node == "" {
+	rest, ok := strings.CutPrefix(cookie, holdCookiePrefix)
+	i := strings.LastIndex(rest, cookieClaimSep)
+	if !ok || i <= 0 {
 		return "", false
 	}
-	return node, true
+	return rest[:i], true
 }
 
 // holdRecord is one node's entry in the image metadata.

@@ -118,14 +118,15 @@ func (t *holdTarget) breakLock(l locker) error {
 	return nil
 }
 
-// unlockOwn removes every entry with cookie (this node's).
-func (t *holdTarget) unlockOwn(cookie string) error {
+// unlockOwn removes every entry of node (of any claim: the entry's
+// client may be a dead process of the node's plugin).
+func (t *holdTarget) unlockOwn(node string) error {
 	_, entries, err := t.lockers()
 	if err != nil {
 		return err
 	}
 	for _, l := range entries {
-		if l.Cookie == cookie {
+		if n, _ := cookieNode(l.Cookie); n == node {
 			if err := t.breakLock(l); err != nil {
 				return err
 			}
@@ -134,14 +135,14 @@ func (t *holdTarget) unlockOwn(cookie string) error {
 	return nil
 }
 
-// holds reports whether an entry with cookie exists.
-func (t *holdTarget) holds(cookie string) (bool, []locker, error) {
+// holds reports whether node has an entry.
+func (t *holdTarget) holds(node string) (bool, []locker, error) {
 	_, entries, err := t.lockers()
 	if err != nil {
 		return false, nil, err
 	}
 	for _, l := range entries {
-		if l.Cookie == cookie {
+		if n, _ := cookieNode(l.Cookie); n == node {
 			return true, entries, nil
 		}
 	}

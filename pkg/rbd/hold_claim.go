@@ -259,7 +259,7 @@ func (o *cephOwnership) mapped(ctx context.Context, rec *stageRecord) error {
 		return fmt.Errorf("read hold key: %w", err)
 	}
 	return o.withTarget(ctx, rec, key, func(t *holdTarget) error {
-		ok, _, err := t.holds(holdCookie(o.node))
+		ok, _, err := t.holds(o.node)
 		if err != nil {
 			return err
 		}
@@ -318,7 +318,7 @@ func (o *cephOwnership) release(ctx context.Context, rec *stageRecord) error {
 		return fmt.Errorf("read hold key: %w", err)
 	}
 	err = o.withTarget(ctx, rec, key, func(t *holdTarget) error {
-		if err := t.unlockOwn(holdCookie(o.node)); err != nil {
+		if err := t.unlockOwn(o.node); err != nil {
 			return err
 		}
 		// Only open the image for writing when there is a record to drop:

@@ -169,12 +169,19 @@ func TestExclusiveHold(t *testing.T) {
 
 func TestCookieNode(t *testing.T) {
 	t.Parallel()
-	if n, ok := cookieNode(holdCookie("node-1.example")); !ok || n != "node-1.example" {
-		t.Fatalf("%q %v", n, ok)
+	for _, node := range []string{"node-1.example", "odd#node"} {
+		if n, ok := cookieNode(holdCookie(node)); !ok || n != node {
+			t.Fatalf("%q: %q %v", node, n, ok)
+		}
 	}
-	for _, c := range []string{"", "tkestor:", "auto 1234", "node-1"} {
+	for _, c := range []string{"", "tkestor:", "tkestor:node-1", "tkestor:#1234", "auto 1234", "node-1#12"} {
 		if _, ok := cookieNode(c); ok {
 			t.Errorf("cookie %q names a node", c)
 		}
+	}
+	// Every claim has its own entry, so an observer never mistakes a new
+	// claim for an old one that did not change.
+	if holdCookie("n") == holdCookie("n") {
+		t.Fatal("two claims share a cookie")
 	}
 }

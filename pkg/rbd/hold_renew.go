@@ -28,7 +28,7 @@ func (o *cephOwnership) renew(ctx context.Context, rec *stageRecord) error {
 		return err
 	}
 	return o.withTarget(ctx, rec, key, func(t *holdTarget) error {
-		ok, entries, err := t.holds(holdCookie(o.node))
+		ok, entries, err := t.holds(o.node)
 		if err != nil {
 			return err
 		}

@@ -152,6 +152,9 @@ func TestRBDStageRaces(t *testing.T) {
 		rbdMust(t, "unstage of the winner", rbdUnstage(nodes[w], vol, paths[w].staging))
 	}
 	took := time.Since(start)
+	if fenced := c.fencedOn(vol); len(fenced) > 0 {
+		t.Errorf("a race fenced a live node's clients: %v", fenced)
+	}
 	summary := fmt.Sprintf("rbd stage races: %d rounds in %s (%s per round): rwo-a won %d, rwo-b won %d, "+
 		"both staged %d, nobody %d", *races, took.Round(time.Millisecond),
 		(took / time.Duration(max(*races, 1))).Round(time.Millisecond), wins["rwo-a"], wins["rwo-b"], both, none)
