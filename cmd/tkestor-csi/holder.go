@@ -11,16 +11,21 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tkestack/tkestor-csi/pkg/cfs"
 	"github.com/tkestack/tkestor-csi/pkg/common/holder"
 	"github.com/tkestack/tkestor-csi/pkg/rbd"
 )
 
-const holderUsage = `usage: tkestor-csi holder show|release --driver=rbd --volume-id=ID [flags]
+const holderUsage = `usage: tkestor-csi holder show|release --driver=rbd|cfs --volume-id=ID [flags]
 
   show     who holds a single-node volume: node, since, heartbeat, its clients,
            the image's watchers, alive or dead
   release  fence the holder's clients (osd blocklist add), then break its hold;
            refused (exit 3) while the holder looks alive, unless --force
+           cfs: write a released lease generation (the volume is mounted with
+           --cfs-client); a holder that still runs fences itself at its next
+           renewal; without --force only a lease that looks expired and stays
+           unrenewed while watched for one lease
 
 exit status: 0 done, 1 error, 2 bad usage, 3 refused: the holder looks alive`
 
@@ -40,18 +45,24 @@ type holderFlags struct {
 	output        string
 	clusterConfig string
 	secretDir     string
+	cfsClient     string
+	cfsMasters    string
 	fenceExpiry   time.Duration
 }
 
 func (f *holderFlags) add(fs *flag.FlagSet) {
-	fs.StringVar(&f.driver, "driver", "", "rbd (cfs: not yet)")
+	fs.StringVar(&f.driver, "driver", "", "rbd or cfs")
 	fs.StringVar(&f.volumeID, "volume-id", "", "the CSI volume ID (a PV's spec.csi.volumeHandle)")
 	fs.BoolVar(&f.force, "force", false, "release: fence and release a holder that still looks alive")
 	fs.StringVar(&f.node, "node", "", "release: only this holder (default: every holder)")
 	fs.StringVar(&f.output, "output", "text", "text or json")
 	fs.StringVar(&f.clusterConfig, "cluster-config", "/etc/tkestor-csi/config.json",
 		"rbd: JSON list of {clusterID, monitors}")
-	fs.StringVar(&f.secretDir, "secret-dir", "", "rbd: directory with userID and userKey files")
+	fs.StringVar(&f.secretDir, "secret-dir", "",
+		"rbd: directory with userID and userKey files; cfs: with owner (and masterAddr) files, optional")
+	fs.StringVar(&f.cfsClient, "cfs-client", "/usr/bin/cfs-client", "cfs: the client that mounts the volume")
+	fs.StringVar(&f.cfsMasters, "cfs-master-addr", "",
+		"cfs: masters (comma-separated host:port) of a volume ID that names its masters by hash")
 	fs.DurationVar(&f.fenceExpiry, "fence-expiry", rbd.DefaultFenceExpiry,
 		"rbd: how long fenced clients stay blocklisted")
 }
@@ -123,11 +134,11 @@ func newHolderBackend(f *holderFlags) (holder.Backend, error) {
 			ClusterConfig: f.clusterConfig, SecretDir: f.secretDir, FenceExpiry: f.fenceExpiry,
 		})
 	case driverCFS:
-		// TODO: the cfs driver has no holder.Backend yet, so an operator
-		// cannot show or release a ChubaoFS hold from this subcommand.
-		return nil, errors.New("--driver=cfs is not supported by the holder subcommand yet")
+		return cfs.NewHolderAdmin(cfs.HolderAdminOptions{
+			Masters: f.cfsMasters, SecretDir: f.secretDir, ClientPath: f.cfsClient,
+		})
 	case "":
-		return nil, errors.New("--driver is required (rbd)")
+		return nil, errors.New("--driver is required (rbd or cfs)")
 	}
 	return nil, fmt.Errorf("--driver must be rbd or cfs, got %q", f.driver)
 }
