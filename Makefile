@@ -49,7 +49,7 @@ e2e: build tools
 	$(WITH_CEPH) $(GOTEST) -count=1 -timeout 20m ./tests/e2e/...
 
 e2e-rwo: build tools
-	$(WITH_CEPH) $(GOTEST) -count=1 -timeout 20m ./tests/rwo/... -args -races=$(RACES)
+	$(WITH_CEPH) $(GOTEST) -v -count=1 -timeout 20m ./tests/rwo/... -args -races=$(RACES)
 
 demo: build tools
 	$(WITH_CEPH) tests/demo/demo.sh
