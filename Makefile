@@ -14,7 +14,7 @@ GOTEST      := $(GO) test -tags $(TAGS)
 BENCH_ARGS  ?=
 RACES       ?= 200
 
-.PHONY: all build tools test unit sanity-rbd sanity-cfs e2e e2e-rwo crash demo bench \
+.PHONY: all build tools test unit sanity-rbd sanity-cfs e2e e2e-rwo demo bench \
         manifests manifests-check lint verify image clean cluster-up cluster-down deps
 
 all: build
