@@ -21,6 +21,8 @@ all: build
 
 deps:
 	tests/ceph/cluster.sh install
+	@command -v jq >/dev/null && command -v curl >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends jq curl; }
 
 build: deps
 	$(GO) build -tags $(TAGS) -ldflags "$(LDFLAGS)" -o $(BIN)/tkestor-csi ./cmd/tkestor-csi

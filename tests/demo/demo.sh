@@ -9,7 +9,7 @@ work=$(mktemp -d /var/tmp/tkestor-demo.XXXXXX)
 chmod 700 "$work"
 # shellcheck source=tests/lib/plugin.sh
 . "$top/tests/lib/plugin.sh"
-trap 'stop_all; rm -rf "$work"' EXIT
+trap 'stop_all; remove_work' EXIT
 metrics_port=${TKESTOR_DEMO_METRICS_PORT:-19090}
 cfs_port=${TKESTOR_CFS_PORT:-17011}
 

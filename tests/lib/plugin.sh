@@ -18,6 +18,19 @@ stop_all() {
 	done
 }
 
+# remove_work: unmount whatever an interrupted run left mounted under
+# $work (deepest first), then remove it without crossing into any mount
+# that is still there: an rm through a live staging mount would delete the
+# volume's files, and through rbd-fuse the image itself.
+remove_work() {
+	[ -n "${KEEP_WORK:-}" ] && return 0
+	local m
+	findmnt -rn -o TARGET | grep -F "$work/" | sort -r | while read -r m; do
+		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+	done
+	rm -rf --one-file-system "$work"
+}
+
 # wait_socket PID SOCKET LOG: wait until the plugin listens, or show its log.
 wait_socket() {
 	local i

@@ -14,7 +14,7 @@ work=$(mktemp -d /var/tmp/tkestor-sanity-$driver.XXXXXX)
 chmod 700 "$work"
 # shellcheck source=tests/lib/plugin.sh
 . "$top/tests/lib/plugin.sh"
-trap 'stop_all; [ -n "${KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
+trap 'stop_all; remove_work' EXIT
 
 node=sanity-node
 if [ "$driver" = rbd ]; then
