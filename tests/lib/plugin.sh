@@ -25,10 +25,10 @@ stop_all() {
 remove_work() {
 	[ -n "${KEEP_WORK:-}" ] && return 0
 	local m
-	findmnt -rn -o TARGET | grep -F "$work/" | sort -r | while read -r m; do
+	{ findmnt -rn -o TARGET | grep -F "$work/" || true; } | sort -r | while read -r m; do
 		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
 	done
-	rm -rf --one-file-system "$work"
+	rm -rf --one-file-system "$work" || true
 }
 
 # wait_socket PID SOCKET LOG: wait until the plugin listens, or show its log.
