@@ -3,6 +3,7 @@ package rwo
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -496,4 +497,50 @@ func rbdEventually(wait, interval time.Duration, f func() bool) (time.Duration, 
 		}
 		time.Sleep(interval)
 	}
+}
+
+// A restarted node plugin resumes the heartbeat of the volumes it still
+// has staged (from its records), so no other node takes them over; a
+// repeated NodeStage is fine and NodeUnstage releases with the key it kept.
+func TestRBDRestartResumesHeartbeat(t *testing.T) {
+	c := newRBDCluster(t)
+	a, b := c.node("resume-a"), c.node("resume-b")
+	vol := c.volume("pvc-resume", false)
+	pa, pb := c.paths("resume-a", "resume"), c.paths("resume-b", "resume")
+	rbdMust(t, "stage on a", rbdStage(a, c, vol, pa.staging, rbdFS(rbdRWO)))
+
+	a.kill() // its rbd-fuse keeps serving the staged volume
+	stale := rbdHeartbeat(t, c, vol)
+	time.Sleep(rbdLease + rbdGrace)
+	if now := rbdHeartbeat(t, c, vol); now != stale {
+		t.Fatalf("heartbeat moved while the plugin was down: %s -> %s", stale, now)
+	}
+	a = c.restart(a)
+	_, ok := rbdEventually(10*time.Second, 200*time.Millisecond, func() bool { return rbdHeartbeat(t, c, vol) != stale })
+	if !ok {
+		t.Fatalf("the restarted plugin did not resume the heartbeat:\n%s", a.log())
+	}
+	rbdWantRefusal(t, "stage on b", rbdStage(b, c, vol, pb.staging, rbdFS(rbdRWO)), "resume-a")
+	rbdMust(t, "stage again on the restarted a", rbdStage(a, c, vol, pa.staging, rbdFS(rbdRWO)))
+	rbdMust(t, "unstage on a", rbdUnstage(a, vol, pa.staging))
+	rbdMust(t, "stage on b once a released it", rbdStage(b, c, vol, pb.staging, rbdFS(rbdRWO)))
+	rbdMust(t, "unstage on b", rbdUnstage(b, vol, pb.staging))
+}
+
+// rbdHeartbeat is the holder's heartbeat as `holder show` reports it.
+func rbdHeartbeat(t *testing.T, c *rbdCluster, vol *csi.Volume) string {
+	t.Helper()
+	code, out := c.holderCmd("show", "--volume-id="+vol.GetVolumeId(), "--output=json")
+	if code != 0 {
+		t.Fatalf("holder show: exit %d: %s", code, out)
+	}
+	var rep struct {
+		Holders []struct {
+			Heartbeat string `json:"heartbeat"`
+		} `json:"holders"`
+	}
+	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &rep); err != nil || len(rep.Holders) != 1 {
+		t.Fatalf("holder show: %v: %s", err, out)
+	}
+	return rep.Holders[0].Heartbeat
 }
