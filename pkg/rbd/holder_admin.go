@@ -289,6 +289,9 @@ func (a *HolderAdmin) describe(t *holdTarget, view holdView, node string) holder
 		if n, _ := cookieNode(l.Cookie); n == node {
 			h.Clients = append(h.Clients, holder.Client{Role: "lock", Addr: l.Client + " " + l.Addr})
 			known = append(known, l.Addr)
+			if node == "" {
+				h.Node = fmt.Sprintf("unknown (lock cookie %q is not this driver's)", l.Cookie)
+			}
 		}
 	}
 	rec := view.Records[node]
