@@ -11,7 +11,8 @@ import (
 	"github.com/ceph/go-ceph/rados"
 )
 
-// itRegisterNodes writes registry entries as the nodes' plugins would.
+// itRegisterNodes writes registry entries as the nodes' plugins would, and
+// removes them when the test ends.
 func itRegisterNodes(t *testing.T, io *rados.IOContext, nodes ...string) {
 	t.Helper()
 	for _, n := range nodes {
@@ -20,6 +21,11 @@ func itRegisterNodes(t *testing.T, io *rados.IOContext, nodes ...string) {
 			t.Fatalf("register %s: %v", n, err)
 		}
 	}
+	t.Cleanup(func() {
+		if err := io.RmOmapKeys(registryObject, nodes); err != nil {
+			t.Errorf("unregister %v: %v", nodes, err)
+		}
+	})
 }
 
 // TestIntegrationNodeRegistry registers a node plugin the way it does at
