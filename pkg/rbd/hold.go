@@ -33,11 +33,14 @@ import (
 // never meets librbd's, and the header object goes away with the image, so
 // nothing is left behind.
 //
-// Details sit beside the lock in image metadata, one key per holding node
-// (metaHolderPrefix + nodeID, a JSON holdRecord): since when, the heartbeat
-// the holder renews every Lease/3, and the Ceph client addresses fencing
-// must blocklist. The lock is authoritative: a record without a lock entry
-// is stale and ignored.
+// Details sit beside the lock, one JSON holdRecord per holding node: since
+// when, the heartbeat the holder renews every Lease/3, and the Ceph client
+// addresses fencing must blocklist. The record is written to the image
+// metadata (metaHolderPrefix + nodeID, for operators: `rbd image-meta
+// list`) when the node claims and when it has mapped the image; the
+// renewals go to an xattr of the header object (heartbeatXattrPrefix +
+// nodeID, see hold_ceph.go for why). The lock is authoritative: a record
+// without a lock entry is stale and ignored.
 const (
 	holdLockName     = "tkestor.csi.holder"
 	holdLockTag      = "tkestor.csi"

@@ -2,6 +2,7 @@ package rbd
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -177,8 +178,63 @@ func (t *holdTarget) view() (holdView, map[string]string, error) {
 		}
 	}
 	sort.Strings(watchers)
-	v := holdView{Exclusive: exclusive, Lockers: entries, Records: parseHoldRecords(meta), Watchers: watchers}
-	return v, meta, nil
+	records := parseHoldRecords(meta)
+	beats, err := t.heartbeats()
+	if err != nil {
+		return holdView{}, nil, err
+	}
+	for node, r := range beats {
+		records[node] = r // the heartbeat carries the whole record, newer
+	}
+	return holdView{Exclusive: exclusive, Lockers: entries, Records: records, Watchers: watchers}, meta, nil
+}
+
+// The heartbeat is an xattr of the header object holding the whole
+// holdRecord (heartbeatXattrPrefix + nodeID), written with plain RADOS.
+// Image metadata would go through librbd: every write bumps the header and
+// notifies the image's clients, and on an image with the exclusive-lock
+// feature it needs the lock, which a kernel client holding it has to hand
+// over and take back: a stall of the database's I/O at every renewal. The
+// image metadata keeps the record as of claim and map, for operators.
+const heartbeatXattrPrefix = "tkestor.csi.heartbeat."
+
+// heartbeats reads every node's heartbeat record.
+func (t *holdTarget) heartbeats() (map[string]*holdRecord, error) {
+	attrs, err := t.io.ListXattrs(t.header)
+	if err != nil {
+		return nil, fmt.Errorf("heartbeats of %s/%s: %w", t.pool, t.image, err)
+	}
+	out := map[string]*holdRecord{}
+	for name, value := range attrs {
+		node, ok := strings.CutPrefix(name, heartbeatXattrPrefix)
+		if !ok {
+			continue
+		}
+		var r holdRecord
+		if json.Unmarshal(value, &r) == nil && r.Node == node {
+			out[node] = &r
+		}
+	}
+	return out, nil
+}
+
+// writeHeartbeat stores a node's record as its heartbeat.
+func (t *holdTarget) writeHeartbeat(r *holdRecord) error {
+	if err := t.io.SetXattr(t.header, heartbeatXattrPrefix+r.Node, []byte(r.encode())); err != nil {
+		return fmt.Errorf("heartbeat on %s/%s: %w", t.pool, t.image, err)
+	}
+	return nil
+}
+
+// removeHeartbeats drops the heartbeats of nodes; missing ones are fine.
+func (t *holdTarget) removeHeartbeats(nodes ...string) error {
+	for _, node := range nodes {
+		err := t.io.RmXattr(t.header, heartbeatXattrPrefix+node)
+		if err != nil && !isErrno(err, syscall.ENODATA) && !isNotFound(err) {
+			return fmt.Errorf("remove heartbeat of %s on %s/%s: %w", node, t.pool, t.image, err)
+		}
+	}
+	return nil
 }
 
 // updateMeta opens the image read-write and applies what change returns

@@ -193,6 +193,9 @@ func (o *cephOwnership) takeover(ctx context.Context, t *holdTarget, d holdDecis
 			return err
 		}
 	}
+	if err := t.removeHeartbeats(d.nodes...); err != nil {
+		klog.FromContext(ctx).Error(err, "Could not drop the dead holders' heartbeats")
+	}
 	now := o.now().UTC()
 	note, _ := json.Marshal(fenceNote{By: o.node, At: now, Until: now.Add(o.opts.FenceExpiry), Clients: d.fence})
 	err := t.updateMeta(func(map[string]string) (map[string]string, []string) {
@@ -225,13 +228,26 @@ func checkUnlockedWatchers(t *holdTarget) error {
 	return nil
 }
 
-// publish writes this node's holder record. An exclusive holder also
-// drops other nodes' records, which are stale while it holds the lock.
+// publish writes this node's holder record, to the image metadata and as
+// its heartbeat. An exclusive holder also drops other nodes' records and
+// heartbeats, which are stale while it holds the lock.
 func (o *cephOwnership) publish(t *holdTarget, rec *stageRecord, mapped bool) error {
-	r := holdRecord{
-		Node: o.node, Mode: rec.AccessMode, Exclusive: rec.Hold.Exclusive,
-		Since: rec.Hold.Since, Renewed: o.now().UTC(), LeaseSeconds: int(o.opts.Lease.Seconds()),
-		Plugin: t.pluginAddrs(), Clients: rec.ClientAddrs, Mapped: mapped,
+	r := o.record(t, rec, mapped)
+	if rec.Hold.Exclusive {
+		beats, err := t.heartbeats()
+		if err != nil {
+			return err
+		}
+		for node := range beats {
+			if node != o.node {
+				if err := t.removeHeartbeats(node); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := t.writeHeartbeat(r); err != nil {
+		return err
 	}
 	own := metaHolderPrefix + o.node
 	return t.updateMeta(func(meta map[string]string) (map[string]string, []string) {
@@ -243,6 +259,15 @@ func (o *cephOwnership) publish(t *holdTarget, rec *stageRecord, mapped bool) er
 		}
 		return map[string]string{own: r.encode()}, remove
 	})
+}
+
+// record is this node's holder record now.
+func (o *cephOwnership) record(t *holdTarget, rec *stageRecord, mapped bool) *holdRecord {
+	return &holdRecord{
+		Node: o.node, Mode: rec.AccessMode, Exclusive: rec.Hold.Exclusive,
+		Since: rec.Hold.Since, Renewed: o.now().UTC(), LeaseSeconds: int(o.opts.Lease.Seconds()),
+		Plugin: t.pluginAddrs(), Clients: rec.ClientAddrs, Mapped: mapped,
+	}
 }
 
 // mapped runs after the image is mapped: it checks that the hold is still
@@ -319,6 +344,9 @@ func (o *cephOwnership) release(ctx context.Context, rec *stageRecord) error {
 	}
 	err = o.withTarget(ctx, rec, key, func(t *holdTarget) error {
 		if err := t.unlockOwn(o.node); err != nil {
+			return err
+		}
+		if err := t.removeHeartbeats(o.node); err != nil {
 			return err
 		}
 		// Only open the image for writing when there is a record to drop:

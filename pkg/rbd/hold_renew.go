@@ -12,7 +12,7 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// renew refreshes this node's heartbeat in the image metadata, after
+// renew refreshes this node's heartbeat on the image header, after
 // checking the lock entry is still ours. A hold that was taken over (this
 // node was fenced) is marked lost: the volume reports unhealthy, and the
 // heartbeat stops so the other node's record is not overwritten.
@@ -41,7 +41,7 @@ func (o *cephOwnership) renew(ctx context.Context, rec *stageRecord) error {
 			return nil
 		}
 		mapped := rec.Mapping != nil && len(rec.ClientAddrs) > 0
-		return o.publish(t, rec, mapped)
+		return t.writeHeartbeat(o.record(t, rec, mapped))
 	})
 }
 

@@ -241,6 +241,9 @@ func (a *HolderAdmin) fenceAndBreak(t *holdTarget, view holdView, nodes []string
 		}
 		actions = append(actions, fmt.Sprintf("broke the hold of %s (%s)", l.Cookie, l.Client))
 	}
+	if err := t.removeHeartbeats(nodes...); err != nil {
+		return actions, err
+	}
 	now := a.now().UTC()
 	note, _ := json.Marshal(fenceNote{By: "tkestor-csi holder release", At: now,
 		Until: now.Add(a.opts.FenceExpiry), Clients: fence})
