@@ -181,7 +181,8 @@ func TestCookieNode(t *testing.T) {
 	}
 	// Every claim has its own entry, so an observer never mistakes a new
 	// claim for an old one that did not change.
-	if holdCookie("n") == holdCookie("n") {
+	first, second := holdCookie("n"), holdCookie("n")
+	if first == second {
 		t.Fatal("two claims share a cookie")
 	}
 }
