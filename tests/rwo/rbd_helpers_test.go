@@ -202,6 +202,16 @@ func (c *rbdCluster) restart(p *rbdPlugin) *rbdPlugin {
 // when the test ends.
 func (c *rbdCluster) volume(name string, block bool) *csi.Volume {
 	c.t.Helper()
+	return c.volumeWith(name, block, nil)
+}
+
+// volumeWith creates a volume with extra StorageClass parameters.
+func (c *rbdCluster) volumeWith(name string, block bool, extra map[string]string) *csi.Volume {
+	c.t.Helper()
+	params := c.params()
+	for k, v := range extra {
+		params[k] = v
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), rbdCallWait)
 	defer cancel()
 	capability := csiclient.MountCap(csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER, "ext4")
@@ -210,7 +220,7 @@ func (c *rbdCluster) volume(name string, block bool) *csi.Volume {
 	}
 	resp, err := c.controller.client.Controller.CreateVolume(ctx, &csi.CreateVolumeRequest{
 		Name:               fmt.Sprintf("%s-%d", name, time.Now().UnixNano()),
-		Parameters:         c.params(),
+		Parameters:         params,
 		CapacityRange:      &csi.CapacityRange{RequiredBytes: rbdVolSize},
 		VolumeCapabilities: []*csi.VolumeCapability{capability},
 		Secrets:            c.ceph.secrets(),

@@ -80,6 +80,32 @@ func TestRBDStagedOnOtherNode(t *testing.T) {
 	rbdMust(t, "unstage on b", rbdUnstage(b, vol, pb.staging))
 }
 
+// An image with the exclusive-lock feature: the hold is a lock of its own
+// name, so the mapper still gets librbd's lock and writes (with the RBD
+// advisory lock, the write hung), and heartbeats go on beside its I/O.
+func TestRBDExclusiveLockFeature(t *testing.T) {
+	c := newRBDCluster(t)
+	a, b := c.node("xl-a"), c.node("xl-b")
+	vol := c.volumeWith("pvc-xl", false, map[string]string{"imageFeatures": "layering,exclusive-lock"})
+	pa, pb := c.paths("xl-a", "xl"), c.paths("xl-b", "xl")
+	rbdMust(t, "stage on a", rbdStage(a, c, vol, pa.staging, rbdFS(rbdRWO)))
+	rbdMust(t, "publish on a", rbdPublish(a, vol, pa.staging, pa.target1, rbdFS(rbdRWO), false))
+	for i := 0; i < 3; i++ { // across several heartbeats
+		rbdWriteSync(t, filepath.Join(pa.target1, "data"), fmt.Sprintf("write %d on xl-a", i))
+		time.Sleep(rbdLease / 2)
+	}
+	rbdWantRefusal(t, "stage on b", rbdStage(b, c, vol, pb.staging, rbdFS(rbdRWO)), "xl-a")
+	rbdMust(t, "unpublish on a", rbdUnpublish(a, vol, pa.target1))
+	rbdMust(t, "unstage on a", rbdUnstage(a, vol, pa.staging))
+	rbdMust(t, "stage on b", rbdStage(b, c, vol, pb.staging, rbdFS(rbdRWO)))
+	rbdMust(t, "publish on b", rbdPublish(b, vol, pb.staging, pb.target1, rbdFS(rbdRWO), false))
+	if got := rbdRead(t, filepath.Join(pb.target1, "data")); got != "write 2 on xl-a" {
+		t.Fatalf("b reads %q", got)
+	}
+	rbdMust(t, "unpublish on b", rbdUnpublish(b, vol, pb.target1))
+	rbdMust(t, "unstage on b", rbdUnstage(b, vol, pb.staging))
+}
+
 func rbdMustPublishTo(t *testing.T, c *rbdCluster, vol *csi.Volume, node string) {
 	t.Helper()
 	ctx := context.Background()
