@@ -1,7 +1,6 @@
 package cfs
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,10 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tkestack/tkestor-csi/pkg/common/proc"
 
 	"golang.org/x/sys/unix"
 
@@ -127,31 +127,15 @@ func waitGone(ctx context.Context, config string, wait time.Duration) bool {
 }
 
 // clientPIDs lists live processes with "-c config" in their arguments.
-// Zombies have an empty command line and are not listed.
 func clientPIDs(config string) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		raw, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(bytes.TrimRight(raw, "\x00")), "\x00")
+	return proc.Find(func(args []string) bool {
 		for i := 0; i+1 < len(args); i++ {
 			if args[i] == "-c" && args[i+1] == config {
-				pids = append(pids, pid)
-				break
+				return true
 			}
 		}
-	}
-	return pids
+		return false
+	})
 }
 
 // clientFailure turns the client's exit into an error carrying only its

@@ -2,10 +2,11 @@ package cfs
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"path"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -204,11 +205,10 @@ func parseSubdir(value string) (string, error) {
 // isReserved reports whether key belongs to the Kubernetes sidecars.
 func isReserved(key string) bool { return strings.HasPrefix(key, reservedPrefix) }
 
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+// parseOnly validates parameters for ValidateVolumeCapabilities.
+func parseOnly(params map[string]string) error {
+	_, err := ParseVolumeParameters(params)
+	return err
 }
+
+func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }

@@ -29,21 +29,7 @@ func (cs *ControllerServer) ValidateVolumeCapabilities(
 		return nil, toStatus(err)
 	}
 
-	if err := access.Capabilities(true, req.GetVolumeCapabilities()); err != nil {
-		return &csi.ValidateVolumeCapabilitiesResponse{Message: err.Error()}, nil
-	}
-	if len(req.GetParameters()) > 0 {
-		if _, err := ParseVolumeParameters(req.GetParameters()); err != nil {
-			return &csi.ValidateVolumeCapabilitiesResponse{Message: err.Error()}, nil
-		}
-	}
-	return &csi.ValidateVolumeCapabilitiesResponse{
-		Confirmed: &csi.ValidateVolumeCapabilitiesResponse_Confirmed{
-			VolumeContext:      req.GetVolumeContext(),
-			VolumeCapabilities: req.GetVolumeCapabilities(),
-			Parameters:         req.GetParameters(),
-		},
-	}, nil
+	return access.Confirm(true, req, parseOnly), nil
 }
 
 // requireVolume fails with NotFound unless id names a finished volume.

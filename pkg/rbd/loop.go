@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
+
+	"github.com/tkestack/tkestor-csi/pkg/common/proc"
 )
 
 // loopDevicesFor returns the loop devices whose backing file is file, read
@@ -59,30 +60,15 @@ func loopReadOnly(device string) bool {
 // fuseProcesses returns the PIDs of rbd-fuse processes whose command line
 // names a path under dir (our per-volume working directories).
 func fuseProcesses(dir string) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || len(b) == 0 {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	return proc.Find(func(args []string) bool {
 		if filepath.Base(args[0]) != "rbd-fuse" {
-			continue
+			return false
 		}
 		for _, a := range args[1:] {
 			if a == dir || strings.HasPrefix(a, dir+string(filepath.Separator)) {
-				pids = append(pids, pid)
-				break
+				return true
 			}
 		}
-	}
-	return pids
+		return false
+	})
 }

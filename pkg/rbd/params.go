@@ -2,6 +2,8 @@ package rbd
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -356,11 +358,10 @@ func ParseVolumeContext(volCtx map[string]string) (*VolumeContext, error) {
 	return vc, nil
 }
 
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+// parseOnly validates parameters for ValidateVolumeCapabilities.
+func parseOnly(params map[string]string) error {
+	_, err := ParseVolumeParameters(params)
+	return err
 }
+
+func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
